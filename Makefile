@@ -1,0 +1,41 @@
+# Attest — `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1:8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo serve test lint bench fuzz clean
+
+help: ## show this help
+	@echo "Attest — ML governance and compliance audit service"
+	@echo
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Attest with its dev tools
+
+demo: $(STAMP) ## migrate, create demo users, load the demo data and serve on 127.0.0.1:8000
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py create_demo_users
+	DEBUG=1 $(BIN)/python manage.py load_demo
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
+
+test: $(STAMP) ## run the whole test suite (SQLite and eager Celery unless DATABASE_URL/CELERY_BROKER_URL say otherwise)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+
+bench: $(STAMP) ## run every benchmark at its quick size
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+clean: ## remove the virtualenv and local data
+	rm -rf $(VENV) var

@@ -1,0 +1,25 @@
+import hashlib
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from governance.models import ApiToken
+
+
+class ApiTokenAuthentication(authentication.TokenAuthentication):
+    """`Authorization: Token <key>`; the key is looked up by its sha256, never stored."""
+
+    keyword = "Token"
+
+    def authenticate_credentials(self, key: str):
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        token = ApiToken.objects.select_related("user").filter(key_sha256=digest).first()
+        if token is None or not token.is_active():
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The token's user is inactive.")
+        now = timezone.now()
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            # Throttled bookkeeping: not a state change of the governed record, so no audit event.
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token

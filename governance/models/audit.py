@@ -1,0 +1,88 @@
+"""The audit log's tables. Nothing here imports another app: every app writes through it."""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from governance.canonical import GENESIS_HASH
+
+
+class _AuditRecord(models.Model):
+    """Fields shared by a queued entry and a chained event (all of them covered by the hash)."""
+
+    timestamp = models.DateTimeField(_("timestamp"))
+    # actor and payload are kept as their canonical JSON text so that a re-read hashes
+    # byte-for-byte the same on SQLite and PostgreSQL (jsonb would renormalise numbers).
+    actor_json = models.TextField(_("actor"))
+    actor_user_id = models.BigIntegerField(_("actor user id"), null=True, blank=True, db_index=True)
+    action = models.CharField(_("action"), max_length=100, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=100)
+    object_id = models.CharField(_("object id"), max_length=100)
+    object_repr = models.CharField(_("object"), max_length=300)
+    payload_json = models.TextField(_("payload"))
+    correlation_id = models.CharField(_("correlation id"), max_length=64, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditQueueEntry(_AuditRecord):
+    """An event written in the same transaction as the change it records, not yet chained.
+
+    The sequencer (governance.audit.audit_log_sequence) moves entries into AuditEvent in
+    batches under one lock, which keeps the chain linear without serialising every
+    business transaction on the chain head. An entry lives here for milliseconds.
+    """
+
+    class Meta:
+        verbose_name = _("queued audit entry")
+        verbose_name_plural = _("queued audit entries")
+
+    def __str__(self) -> str:
+        return f"queued {self.action} #{self.pk}"
+
+
+class AuditEvent(_AuditRecord):
+    """One link of the hash chain.
+
+    Invariants: `seq` is 1, 2, 3, … without a gap; `prev_hash` is the previous event's
+    `hash` (64 zeros for seq 1); `hash = sha256(prev_hash || canonical(event))`. Rows are
+    never updated or deleted: save() and delete() refuse, and database triggers reject
+    UPDATE, DELETE and TRUNCATE.
+    """
+
+    seq = models.BigIntegerField(_("sequence number"), primary_key=True)
+    entry_id = models.BigIntegerField(_("queue entry"), unique=True)
+    prev_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object_idx")]
+        constraints = [models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_seq_positive")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Audit events are append-only; an event cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Audit events are append-only; an event cannot be deleted.")
+
+
+class AuditChainHead(models.Model):
+    """The single row that serialises appends: the last chained seq and its hash."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_head_single_row")]
+
+    def __str__(self) -> str:
+        return f"head {self.seq} {self.hash[:12]}"

@@ -1,0 +1,19 @@
+"""The roles of CONTRACT.md. Each is a Django group created by migration."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    DATA_SCIENTIST = "data_scientist", "Data scientist"
+    ML_ENGINEER = "ml_engineer", "ML engineer"
+    MODEL_VALIDATOR = "model_validator", "Model validator"
+    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
+    RISK_OFFICER = "risk_officer", "Risk officer"
+    AUDITOR = "auditor", "Auditor (read-only)"
+    CI_SERVICE = "ci_service", "CI service"
+
+
+# Roles that read every model regardless of team: they review, validate or audit the whole registry.
+GOVERNANCE_READ_ROLES = frozenset(
+    {Role.MODEL_VALIDATOR, Role.COMPLIANCE_OFFICER, Role.RISK_OFFICER, Role.AUDITOR}
+)

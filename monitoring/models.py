@@ -1,0 +1,1 @@
+"""Drift monitors, monitoring batches and drift results (issue: monitoring)."""
