@@ -19,3 +19,10 @@ STORAGES["default"]["OPTIONS"]["location"] = str(ATTEST_STORAGE_ROOT)
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 ATTEST_MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 SECURE_SSL_REDIRECT = False
+
+from .settings import DATABASES  # noqa: E402
+
+# Same database, with a flush that lifts the audit triggers between transactional tests.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "mlops_site.common.testing.backends."
+)

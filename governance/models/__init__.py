@@ -1,4 +1,4 @@
-from governance.models.audit import AuditChainHead, AuditEvent, AuditQueueEntry
+from governance.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent, AuditQueueEntry
 from governance.models.tokens import ApiToken
 
-__all__ = ["ApiToken", "AuditChainHead", "AuditEvent", "AuditQueueEntry"]
+__all__ = ["ApiToken", "AuditChainHead", "AuditCheckpoint", "AuditEvent", "AuditQueueEntry"]

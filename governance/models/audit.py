@@ -86,3 +86,40 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head {self.seq} {self.hash[:12]}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement of the log's Merkle root at a size (RFC 6962 tree over event hashes).
+
+    Invariants: `root` is the Merkle tree head of events 1..size; `signature` is Ed25519 by
+    `public_key` over canonical {"root", "size", "timestamp"}. Append-only, like the events.
+    """
+
+    size = models.BigIntegerField(_("tree size"), unique=True)
+    root = models.CharField(_("root hash"), max_length=64)
+    timestamp = models.CharField(_("timestamp"), max_length=32, help_text=_("ISO 8601 UTC, as signed"))
+    signature = models.CharField(_("signature (hex)"), max_length=128)
+    public_key = models.CharField(_("public key (hex, raw Ed25519)"), max_length=64)
+    key_id = models.CharField(_("key id"), max_length=16, help_text=_("first 16 hex of sha256(public key)"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["size"]
+        verbose_name = _("audit checkpoint")
+        verbose_name_plural = _("audit checkpoints")
+        constraints = [models.CheckConstraint(condition=models.Q(size__gte=0), name="checkpoint_size_nonneg")]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} {self.root[:12]}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("Checkpoints are append-only; a checkpoint cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("Checkpoints are append-only; a checkpoint cannot be deleted.")
+
+    def as_contract(self) -> dict:
+        return {"size": self.size, "root": self.root, "timestamp": self.timestamp,
+                "signature": self.signature, "public_key": self.public_key}

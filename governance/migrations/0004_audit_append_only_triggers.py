@@ -1,0 +1,20 @@
+from django.db import migrations
+
+
+def install(apps, schema_editor):
+    from governance import db_triggers
+
+    for statement in db_triggers.install_sql(schema_editor.connection.vendor):
+        schema_editor.execute(statement)
+
+
+def uninstall(apps, schema_editor):
+    from governance import db_triggers
+
+    for statement in db_triggers.drop_sql(schema_editor.connection.vendor):
+        schema_editor.execute(statement)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("governance", "0003_audit_checkpoint")]
+    operations = [migrations.RunPython(install, uninstall)]
