@@ -5,14 +5,14 @@ def install(apps, schema_editor):
     from governance import db_triggers
 
     for statement in db_triggers.install_sql(schema_editor.connection.vendor):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 def uninstall(apps, schema_editor):
     from governance import db_triggers
 
     for statement in db_triggers.drop_sql(schema_editor.connection.vendor):
-        schema_editor.execute(statement)
+        schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):
