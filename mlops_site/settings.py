@@ -193,7 +193,11 @@ REST_FRAMEWORK = {
         "governance.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "mlops_site.common.api.permissions.TokenScopePermission",
+        "mlops_site.common.api.permissions.NotAuditorForWrites",
+    ],
     "DEFAULT_PAGINATION_CLASS": "mlops_site.common.api.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -62,6 +62,8 @@ def exception_handler(exc, context):
     if response is None:
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.PermissionDenied) and getattr(exc, "detail", None) is not None:
+        code = getattr(exc.detail, "code", None) if getattr(exc.detail, "code", None) not in (None, "permission_denied") else code
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message = "Invalid input: " + _flatten(exc.detail)

@@ -1,4 +1,6 @@
-"""The roles of CONTRACT.md. Each is a Django group created by migration."""
+"""The roles of CONTRACT.md. Each is a Django group created by migration (governance 0002).
+
+Lives outside the apps because registry selectors scope reads by role too."""
 
 from django.db import models
 

@@ -1,0 +1,36 @@
+"""Coarse API gates. Object-level access lives in each app's selectors (`<entity>_get_for_user`)."""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from mlops_site.common.roles import Role
+
+
+class TokenScopePermission(BasePermission):
+    """A request made with an API token needs the scope the view names for its method.
+
+    Views declare `required_scopes = {"read": "registry:read", "write": "registry:write"}`.
+    Session users (the admin, the browsable API) are not limited by scopes.
+    """
+
+    message = "The token lacks the scope this operation needs."
+    code = "insufficient_scope"
+
+    def has_permission(self, request, view) -> bool:
+        token = request.auth
+        if token is None or not hasattr(token, "has_scope"):
+            return True
+        scopes = getattr(view, "required_scopes", {})
+        needed = scopes.get("read" if request.method in SAFE_METHODS else "write")
+        return needed is None or token.has_scope(needed)
+
+
+class NotAuditorForWrites(BasePermission):
+    """The auditor role reads everything and writes nothing."""
+
+    message = "Auditors have read-only access."
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        user = request.user
+        return not user.groups.filter(name=Role.AUDITOR).exists() or user.is_superuser
