@@ -30,3 +30,12 @@ def make_user(db):
 def audit_flush(db):
     """Chain queued audit entries now (in tests the surrounding transaction never commits)."""
     return audit_log_sequence
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    broker = settings.CELERY_BROKER_URL or "none (Celery eager)"
+    return [f"attest database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or db['NAME']}",
+            f"attest broker: {broker}"]
