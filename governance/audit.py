@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     ROLE_REVOKED = "governance.role.revoked"
     TOKEN_ISSUED = "governance.token.issued"
     TOKEN_REVOKED = "governance.token.revoked"
+    USER_CREATED = "governance.user.created"
     # the log itself
     AUDIT_CHECKPOINT_SIGNED = "governance.audit.checkpoint_signed"
     AUDIT_KEY_ROTATED = "governance.audit.key_rotated"
