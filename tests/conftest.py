@@ -39,3 +39,29 @@ def pytest_report_header(config):
     broker = settings.CELERY_BROKER_URL or "none (Celery eager)"
     return [f"attest database: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('HOST') or db['NAME']}",
             f"attest broker: {broker}"]
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings):
+    """A real Celery worker, in a thread, consuming from the configured broker.
+
+    On the embedded default (no CELERY_BROKER_URL) it uses kombu's in-memory transport, so the
+    test still goes through a broker and a worker; .ci/run's second pass uses Redis.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from mlops_site.celery import app
+
+    broker = settings.CELERY_BROKER_URL or "memory://"
+    previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.update(broker_url=broker, task_always_eager=False)
+    app.pool.force_close_all()
+    app._pool = None
+    try:
+        app.control.purge()
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
+            yield worker
+    finally:
+        app.conf.update(previous)
+        app._pool = None

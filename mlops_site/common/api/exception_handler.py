@@ -62,8 +62,10 @@ def exception_handler(exc, context):
     if response is None:
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
-    if isinstance(exc, exceptions.PermissionDenied) and getattr(exc, "detail", None) is not None:
-        code = getattr(exc.detail, "code", None) if getattr(exc.detail, "code", None) not in (None, "permission_denied") else code
+    # A permission class may name its own code (e.g. "insufficient_scope"); keep it.
+    detail_code = getattr(getattr(exc, "detail", None), "code", None)
+    if isinstance(exc, exceptions.PermissionDenied) and detail_code not in (None, "permission_denied"):
+        code = detail_code
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         message = "Invalid input: " + _flatten(exc.detail)
