@@ -48,6 +48,20 @@ class AuditAction(models.TextChoices):
     AUDIT_CHECKPOINT_SIGNED = "governance.audit.checkpoint_signed"
     AUDIT_KEY_ROTATED = "governance.audit.key_rotated"
     AUDIT_EXPORTED = "governance.audit.exported"
+    # approvals, signatures, deployments and the gate
+    POLICY_CREATED = "governance.policy.created"
+    POLICY_UPDATED = "governance.policy.updated"
+    APPROVAL_REQUESTED = "governance.approval.requested"
+    APPROVAL_SIGNED = "governance.approval.signed"
+    APPROVAL_APPROVED = "governance.approval.approved"
+    APPROVAL_REJECTED = "governance.approval.rejected"
+    APPROVAL_WITHDRAWN = "governance.approval.withdrawn"
+    APPROVAL_EXPIRED = "governance.approval.expired"
+    SIGNING_REAUTH_FAILED = "governance.signing.reauthentication_failed"
+    SIGNING_LOCKED = "governance.signing.locked"
+    SIGNING_UNLOCKED = "governance.signing.unlocked"
+    GATE_EVALUATED = "governance.gate.evaluated"
+    DEPLOYMENT_RECORDED = "governance.deployment.recorded"
 
 
 def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str, Any]:
