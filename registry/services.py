@@ -231,7 +231,8 @@ def dataset_version_register(
             row_count=facts.row_count, target_column=target_column or "", sensitive_columns=sensitive,
             license=license or "", provenance=provenance or "", created_by=actor,
         )
-        version.full_clean()
+        # The model field does not allow blank (an empty list); the columns were checked above.
+        version.full_clean(exclude=["sensitive_columns"])
         version.save()
         audit_event_record(actor=actor, action=AuditAction.DATASET_VERSION_REGISTERED, target=version,
                            after=_dataset_version_facts(version))
