@@ -287,3 +287,38 @@ def test_admin_revoke_action_goes_through_the_service(make_user, client):
     assert json.loads(entry.payload_json)["reason"] == "revoked in the admin by root"
     with pytest.raises(exceptions.AuthenticationFailed):
         _authenticate(key)
+
+
+def test_issued_token_is_limited_to_its_scopes_on_the_api(make_user, api_client):
+    # given
+    make_user("ci-bot", roles=["ci_service"])
+    gate_only = _issue_key("ci-bot", "--scope", "gate:check")
+    reader = _issue_key("ci-bot", "--scope", "registry:read")
+    # when
+    refused = api_client.get("/api/v1/models/", HTTP_AUTHORIZATION=f"Token {gate_only}")
+    allowed = api_client.get("/api/v1/models/", HTTP_AUTHORIZATION=f"Token {reader}")
+    anonymous = api_client.get("/api/v1/models/")
+    # then
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "insufficient_scope"
+    assert allowed.status_code == 200
+    assert allowed.json() == {"count": 0, "next": None, "previous": None, "results": []}
+    assert anonymous.status_code == 401
+
+
+def test_revoked_token_is_refused_by_the_api(make_user, api_client):
+    # given
+    user = make_user("emil")
+    token, key = api_token_issue(actor=user, user=user)
+    api_token_revoke(actor=user, token=token, reason="rotated")
+    # when
+    response = api_client.get("/api/v1/models/", HTTP_AUTHORIZATION=f"Token {key}")
+    # then
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+
+
+def _issue_key(username: str, *args: str) -> str:
+    out = io.StringIO()
+    call_command("issue_token", username, *args, stdout=out)
+    return out.getvalue().splitlines()[-1]
