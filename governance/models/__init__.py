@@ -5,3 +5,8 @@ __all__ = ["ApiToken", "AuditChainHead", "AuditCheckpoint", "AuditEvent", "Audit
 from governance.models.merkle import AuditMerkleNode  # noqa: E402,I001
 
 __all__ += ["AuditMerkleNode"]
+from governance.models.policies import ApprovalPolicy  # noqa: E402,I001
+from governance.models.approvals import ApprovalRequest, GateDecision, Signature, SigningCredentialState  # noqa: E402
+from governance.models.deployments import Deployment  # noqa: E402
+
+__all__ += ["ApprovalPolicy", "ApprovalRequest", "Deployment", "GateDecision", "Signature", "SigningCredentialState"]

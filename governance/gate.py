@@ -1,0 +1,339 @@
+"""The deployment gate: may artifact X of model M version N go to environment E now?
+
+`gate_evaluate` computes every check of CONTRACT.md (plus `retraining_not_approved`), stores
+the answer as a GateDecision and writes one audit event with the inputs and the checks. A
+denial is an answer, not an error. The checks recompute the evidence as it stands (artifact
+hash, dataset versions, reports, the tier's current policy version) and compare it with what
+was signed, so approvals follow the evidence: any change voids them.
+
+It reads little (about ten queries, asserted in tests) and writes two rows.
+
+Checks that need other apps stay pluggable so that governance imports nothing above it:
+`gate_alert_check_register` takes a function (model version -> message or None) that
+reports an open critical alert; monitoring's compliance alerts install theirs.
+"""
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import AuditAction, audit_event_record
+from governance.models import ApprovalPolicy, ApprovalRequest, GateDecision, Signature
+from governance.selectors import evidence_for_deployment, model_version_reports, policy_current
+from governance.services.approvals import retraining_approval_for
+from governance.services.signatures import signature_verify
+from registry.models import ModelVersion
+
+Status = ApprovalRequest.Status
+
+CHECK_CODES = (
+    "approval_missing",
+    "approval_expired",
+    "signer_role_missing",
+    "report_missing",
+    "report_stale",
+    "fairness_threshold_failed",
+    "performance_threshold_failed",
+    "open_critical_alert",
+    "artifact_hash_mismatch",
+    "model_version_archived",
+    "retraining_not_approved",
+)
+
+# Thresholds a policy may set (ApprovalPolicy.thresholds keys).
+DP_RATIO_MIN = "demographic_parity_ratio_min"
+EO_DIFFERENCE_MAX = "equalized_odds_difference_max"
+METRIC = "metric"
+METRIC_MIN = "metric_min"
+
+_alert_checks: list[Callable[[ModelVersion], str | None]] = []
+
+
+def gate_alert_check_register(check: Callable[[ModelVersion], str | None]) -> None:
+    """Add a check that returns a message when the version's model has an open critical alert."""
+    if check not in _alert_checks:
+        _alert_checks.append(check)
+
+
+def gate_alert_check_unregister(check: Callable[[ModelVersion], str | None]) -> None:
+    if check in _alert_checks:
+        _alert_checks.remove(check)
+
+
+@dataclasses.dataclass
+class GateContext:
+    """Everything the checks read, loaded once."""
+
+    model_version: ModelVersion
+    environment: str
+    artifact_sha256: str
+    now: dt.datetime
+    policy: ApprovalPolicy
+    approved: ApprovalRequest | None
+    pending: ApprovalRequest | None
+    signatures: list[Signature]
+    signer_roles: dict[int, set[str]]
+    reports: list[dict[str, Any]]
+    evidence: dict[str, Any] | None
+
+    @property
+    def covered(self) -> bool:
+        return self.policy.approvable and self.policy.covers(self.environment)
+
+
+def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: str, now: dt.datetime) -> GateContext:
+    policy = policy_current(risk_tier=model_version.model.risk_tier)
+    requests = list(
+        ApprovalRequest.objects.filter(
+            kind=ApprovalRequest.Kind.DEPLOYMENT, model_version=model_version, environment=environment,
+            status__in=[Status.APPROVED, Status.PENDING],
+        ).select_related("policy").order_by("-created_at", "-id")[:20]
+    )
+    approved = max((r for r in requests if r.status == Status.APPROVED), key=lambda r: (r.decided_at, r.pk),
+                   default=None)
+    pending = next((r for r in requests if r.status == Status.PENDING), None)
+    focus = approved or pending
+    signatures: list[Signature] = []
+    signer_roles: dict[int, set[str]] = {}
+    if focus is not None:
+        signatures = list(Signature.objects.filter(request=focus))
+        user_groups = get_user_model().groups.through.objects.filter(
+            user_id__in={s.signer_id for s in signatures}).values_list("user_id", "group__name")
+        for user_id, name in (user_groups if signatures else []):
+            signer_roles.setdefault(user_id, set()).add(name)
+    reports = model_version_reports(model_version) if policy.required_reports or approved else []
+    evidence = None
+    if approved is not None:
+        evidence = evidence_for_deployment(model_version=model_version, environment=environment, policy=policy,
+                                           reports=reports)
+    return GateContext(model_version=model_version, environment=environment, artifact_sha256=artifact_sha256,
+                       now=now, policy=policy, approved=approved, pending=pending, signatures=signatures,
+                       signer_roles=signer_roles, reports=reports, evidence=evidence)
+
+
+def _valid_approvals(ctx: GateContext) -> list[Signature]:
+    """Approving signatures that verify and whose signers still hold the role they signed as."""
+    request = ctx.approved or ctx.pending
+    return [s for s in ctx.signatures
+            if s.meaning == Signature.Meaning.APPROVE and signature_verify(s, request)
+            and s.role in ctx.signer_roles.get(s.signer_id, set())]
+
+
+# --- the checks: each returns (passed, message) -----------------------------------------------------
+
+def check_approval_missing(ctx: GateContext) -> tuple[bool, str]:
+    policy, approved = ctx.policy, ctx.approved
+    if not policy.approvable:
+        return False, f"The {policy.risk_tier} risk tier can never be approved for deployment."
+    if not policy.covers(ctx.environment):
+        return True, f"{policy} does not cover {ctx.environment!r}; no approval is required there."
+    if approved is None:
+        waiting = f" Request #{ctx.pending.pk} is pending." if ctx.pending else ""
+        return False, f"No approved deployment request for {ctx.model_version} to {ctx.environment}.{waiting}"
+    signed, now = approved.evidence, ctx.evidence or {}
+    if signed.get("artifact_sha256") != now.get("artifact_sha256"):
+        return False, (f"Approval #{approved.pk} was signed for artifact {signed.get('artifact_sha256')}; "
+                       f"the version's artifact is now {now.get('artifact_sha256')}.")
+    if signed.get("datasets") != now.get("datasets"):
+        return False, f"The dataset versions of {ctx.model_version} changed after approval #{approved.pk}."
+    if signed.get("policy") != now.get("policy"):
+        was, is_ = signed.get("policy") or {}, now.get("policy") or {}
+        return False, (f"Approval #{approved.pk} was signed under the {was.get('risk_tier')} policy "
+                       f"v{was.get('version')}; the policy in force is {is_.get('risk_tier')} v{is_.get('version')}.")
+    broken = [s.pk for s in ctx.signatures if not signature_verify(s, approved)]
+    if broken:
+        return False, (f"Signature(s) {', '.join(map(str, broken))} do not verify against the record of "
+                       f"approval #{approved.pk}.")
+    return True, f"Approval #{approved.pk} covers this artifact, its data and policy v{policy.version}."
+
+
+def check_approval_expired(ctx: GateContext) -> tuple[bool, str]:
+    approved = ctx.approved
+    if not ctx.covered or approved is None:
+        return True, "No approval to age."
+    until = approved.decided_at + dt.timedelta(days=approved.policy.max_approval_age_days)
+    if until < ctx.now:
+        return False, f"Approval #{approved.pk} expired at {until.isoformat()}."
+    return True, f"Approval #{approved.pk} is valid until {until.isoformat()}."
+
+
+def check_signer_role_missing(ctx: GateContext) -> tuple[bool, str]:
+    if not ctx.covered:
+        return True, "No signatures required."
+    counts: dict[str, int] = {}
+    for signature in _valid_approvals(ctx):
+        counts[signature.role] = counts.get(signature.role, 0) + 1
+    missing = [f"{role} ({counts.get(role, 0)}/{count})" for role, count in ctx.policy.required_roles.items()
+               if counts.get(role, 0) < count]
+    if missing:
+        return False, f"Required approvals missing: {', '.join(missing)}."
+    return True, "Every required role approved."
+
+
+def _reports_by_kind(ctx: GateContext) -> dict[str, dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for report in ctx.reports:
+        latest.setdefault(report["kind"], report)
+    return latest
+
+
+def check_report_missing(ctx: GateContext) -> tuple[bool, str]:
+    if not ctx.covered or not ctx.policy.required_reports:
+        return True, "No reports required."
+    present = _reports_by_kind(ctx)
+    missing = [kind for kind in ctx.policy.required_reports if kind not in present]
+    if missing:
+        return False, f"Required report(s) missing for {ctx.model_version}: {', '.join(missing)}."
+    return True, "Every required report exists."
+
+
+def check_report_stale(ctx: GateContext) -> tuple[bool, str]:
+    if not ctx.covered:
+        return True, "No reports required."
+    if ctx.approved is not None and ctx.evidence is not None and \
+            ctx.approved.evidence.get("reports") != ctx.evidence.get("reports"):
+        return False, f"The reports changed after approval #{ctx.approved.pk} was signed."
+    stale = []
+    max_age = dt.timedelta(days=ctx.policy.max_report_age_days)
+    for kind, report in _reports_by_kind(ctx).items():
+        if kind not in ctx.policy.required_reports:
+            continue
+        if report.get("artifact_sha256") not in (None, ctx.model_version.artifact_sha256):
+            stale.append(f"{kind} was computed on another artifact")
+        created = report.get("created_at")
+        if created is not None and created + max_age < ctx.now:
+            stale.append(f"{kind} is older than {ctx.policy.max_report_age_days} days")
+    if stale:
+        return False, "Stale report(s): " + "; ".join(stale) + "."
+    return True, "Reports are fresh and match the signed ones."
+
+
+def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
+    thresholds = ctx.policy.thresholds
+    if not ctx.covered or not ({DP_RATIO_MIN, EO_DIFFERENCE_MAX} & set(thresholds)):
+        return True, "No fairness thresholds."
+    report = _reports_by_kind(ctx).get("fairness")
+    if report is None:
+        return False, "No fairness report to check the thresholds against."
+    results, failures = report.get("results") or {}, []
+    if DP_RATIO_MIN in thresholds:
+        value = results.get("demographic_parity_ratio")
+        if value is None or value < thresholds[DP_RATIO_MIN]:
+            failures.append(f"demographic parity ratio {value} < {thresholds[DP_RATIO_MIN]}")
+    if EO_DIFFERENCE_MAX in thresholds:
+        value = results.get("equalized_odds_difference")
+        if value is None or value > thresholds[EO_DIFFERENCE_MAX]:
+            failures.append(f"equalized odds difference {value} > {thresholds[EO_DIFFERENCE_MAX]}")
+    if failures:
+        return False, "Fairness thresholds failed: " + "; ".join(failures) + "."
+    return True, "Fairness within thresholds."
+
+
+def check_performance_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
+    thresholds = ctx.policy.thresholds
+    if not ctx.covered or METRIC_MIN not in thresholds:
+        return True, "No performance threshold."
+    metric = thresholds.get(METRIC, "accuracy")
+    value = (ctx.model_version.metrics or {}).get(metric)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False, f"{ctx.model_version} reports no {metric}."
+    if value < thresholds[METRIC_MIN]:
+        return False, f"{metric} {value} < {thresholds[METRIC_MIN]}."
+    return True, f"{metric} {value} >= {thresholds[METRIC_MIN]}."
+
+
+def check_open_critical_alert(ctx: GateContext) -> tuple[bool, str]:
+    for check in _alert_checks:
+        message = check(ctx.model_version)
+        if message:
+            return False, message
+    return True, "No open critical alert."
+
+
+def check_artifact_hash_mismatch(ctx: GateContext) -> tuple[bool, str]:
+    if ctx.artifact_sha256 != ctx.model_version.artifact_sha256:
+        return False, (f"The artifact to ship ({ctx.artifact_sha256}) is not {ctx.model_version}'s "
+                       f"({ctx.model_version.artifact_sha256}).")
+    return True, "The artifact is the registered one."
+
+
+def check_model_version_archived(ctx: GateContext) -> tuple[bool, str]:
+    mv = ctx.model_version
+    if mv.archived_at is not None or mv.status == ModelVersion.Status.ARCHIVED or mv.model.archived_at is not None:
+        return False, f"{mv} is archived."
+    return True, f"{mv} is not archived."
+
+
+def check_retraining_not_approved(ctx: GateContext) -> tuple[bool, str]:
+    mv = ctx.model_version
+    if mv.parent_id is None or not ctx.covered:
+        return True, "Not a retrained version." if mv.parent_id is None else "No approval required."
+    request = retraining_approval_for(model=mv.model, at=mv.created_at)
+    if request is None:
+        return False, f"{mv} is a retrain without an approved retraining request before it was registered."
+    return True, f"Retraining approved by request #{request.pk}."
+
+
+CHECKS: dict[str, Callable[[GateContext], tuple[bool, str]]] = {
+    "approval_missing": check_approval_missing,
+    "approval_expired": check_approval_expired,
+    "signer_role_missing": check_signer_role_missing,
+    "report_missing": check_report_missing,
+    "report_stale": check_report_stale,
+    "fairness_threshold_failed": check_fairness_threshold_failed,
+    "performance_threshold_failed": check_performance_threshold_failed,
+    "open_critical_alert": check_open_critical_alert,
+    "artifact_hash_mismatch": check_artifact_hash_mismatch,
+    "model_version_archived": check_model_version_archived,
+    "retraining_not_approved": check_retraining_not_approved,
+}
+assert tuple(CHECKS) == CHECK_CODES
+
+
+def gate_checks_compute(*, model_version: ModelVersion, environment: str, artifact_sha256: str,
+                        now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], ApprovalRequest | None]:
+    """Every check, in CHECK_CODES order, as [{"code", "passed", "message"}], and the approval used. Reads only."""
+    ctx = _context(model_version=model_version, environment=environment, artifact_sha256=artifact_sha256,
+                   now=now or timezone.now())
+    checks = []
+    for code, check in CHECKS.items():
+        passed, message = check(ctx)
+        checks.append({"code": code, "passed": passed, "message": message})
+    return checks, ctx.approved
+
+
+@transaction.atomic
+def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str,
+                  artifact_sha256: str) -> GateDecision:
+    """Decide whether the artifact may go to the environment; store and audit the decision.
+
+    Returns the GateDecision (allowed only when every check passed), with `audit_entry`
+    set to its queued audit event (chained on commit: governance.audit.audit_seq_for_entry).
+    Unknown model or version: 404 `not_found`, and nothing is written.
+    """
+    from governance.selectors import model_version_get
+
+    model_version = model_version_get(model_name=model_name, version=version)
+    now = timezone.now()
+    checks, approved = gate_checks_compute(model_version=model_version, environment=environment,
+                                           artifact_sha256=artifact_sha256, now=now)
+    allowed = all(check["passed"] for check in checks)
+    decision = GateDecision(model_version=model_version, environment=environment, artifact_sha256=artifact_sha256,
+                            allowed=allowed, checks=checks, approval_request=approved,
+                            evaluated_by=actor if getattr(actor, "is_authenticated", False) else None,
+                            evaluated_at=now)
+    decision.save()
+    decision.audit_entry = audit_event_record(
+        actor=actor, action=AuditAction.GATE_EVALUATED, target=decision,
+        object_repr=f"{model_version} → {environment}: {'allowed' if allowed else 'denied'}",
+        after={"allowed": allowed, "decision_id": decision.decision_id},
+        payload={"inputs": {"model": model_name, "version": version, "environment": environment,
+                            "artifact_sha256": artifact_sha256},
+                 "checks": checks, "approval_request": approved.pk if approved else None},
+    )
+    return decision
