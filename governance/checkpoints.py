@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from governance.audit import AuditAction, audit_event_record, audit_log_sequence
 from governance.canonical import canonical_bytes, canonical_json, timestamp_canonical
+from governance.merkle import verify_inclusion
 from governance.merkle_store import merkle_nodes_extend, merkle_store_size
 from governance.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -107,6 +108,29 @@ def checkpoint_signature_valid(cp: AuditCheckpoint | dict[str, Any]) -> bool:
     except (InvalidSignature, KeyError, TypeError, ValueError):
         return False
     return True
+
+
+def inclusion_proof_valid(proof: dict[str, Any], *, public_key: str | None = None) -> bool:
+    """Check a proof document of GET /audit/events/{seq}/proof/ the way a client must.
+
+    The checkpoint's signature binds its size and root; the proof must claim exactly that size
+    and root, leaf index seq - 1, and verify (RFC 9162 §2.1.3.2). `public_key` pins the signer.
+    """
+    try:
+        checkpoint = proof["checkpoint"]
+        if public_key is not None and checkpoint["public_key"] != public_key:
+            return False
+        if not checkpoint_signature_valid(checkpoint):
+            return False
+        if (proof["tree_size"], proof["root"]) != (checkpoint["size"], checkpoint["root"]):
+            return False
+        if proof["leaf_index"] != proof["seq"] - 1:
+            return False
+        path = [bytes.fromhex(node) for node in proof["audit_path"]]
+        return verify_inclusion(proof["leaf_index"], checkpoint["size"], bytes.fromhex(proof["leaf_hash"]),
+                                path, bytes.fromhex(checkpoint["root"]))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 # --- the service ----------------------------------------------------------------------------

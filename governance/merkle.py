@@ -24,6 +24,10 @@ Trillian's): the perfect subtrees of the current size's binary decomposition. Ap
 pushes it and merges equal-level neighbours; every merge is a new node to store.
 
 Verification follows RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2 (consistency) step by step.
+Those algorithms authenticate a tree size only together with its root: a path for leaf 0 of a
+3-leaf tree also passes as "size 4" against the *same* root. The size is bound to the root by the
+checkpoint signature, so callers check a proof against a signed (size, root) pair
+(governance.checkpoints.inclusion_proof_valid), never against a size taken from elsewhere.
 """
 
 from __future__ import annotations
