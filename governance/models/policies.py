@@ -23,9 +23,9 @@ class ApprovalPolicy(models.Model):
     version = models.PositiveIntegerField(_("version"))
     approvable = models.BooleanField(_("approvable"), default=True)
     environments = models.JSONField(_("environments covered"), default=list)
-    required_roles = models.JSONField(_("required signer roles"), default=dict,
+    required_roles = models.JSONField(_("required signer roles"), default=dict, blank=True,
                                       help_text=_('{"role": count}'))
-    required_reports = models.JSONField(_("required reports"), default=list)
+    required_reports = models.JSONField(_("required reports"), default=list, blank=True)
     thresholds = models.JSONField(_("thresholds"), default=dict, blank=True)
     max_report_age_days = models.PositiveIntegerField(_("maximum report age (days)"), default=90)
     max_approval_age_days = models.PositiveIntegerField(_("maximum approval age (days)"), default=30)
