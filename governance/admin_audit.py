@@ -1,0 +1,93 @@
+"""Read-only back-office pages of the audit log: events (with canonical form, hashes and proof) and checkpoints.
+
+Nothing here writes: add, change and delete are refused for both models, as for every audit
+admin (STYLE.md §12). Imported from governance/admin.py.
+"""
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from governance.audit import audit_event_canonical
+from governance.audit_selectors import audit_event_inclusion_proof
+from governance.canonical import canonical_json
+from governance.checkpoints import checkpoint_signature_valid
+from governance.models import AuditCheckpoint, AuditEvent
+from mlops_site.common.errors import ApplicationError
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _pre(text: str):
+    return format_html('<pre style="white-space: pre-wrap; word-break: break-all">{}</pre>', text)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(_ReadOnlyAdmin):
+    list_display = ("seq", "timestamp", "actor_display", "action", "object_display", "short_hash")
+    list_filter = ("action", "object_type")
+    search_fields = ("=seq", "object_repr", "=object_id", "=correlation_id", "=hash", "actor_json")
+    date_hierarchy = "timestamp"
+    ordering = ("-seq",)
+    list_per_page = 100
+    show_full_result_count = False  # a COUNT(*) over millions of events per page view is not worth it
+    fields = readonly_fields = (
+        "seq", "timestamp", "actor_display", "action", "object_type", "object_id", "object_repr",
+        "correlation_id", "payload_display", "canonical_display", "prev_hash", "hash", "proof_display",
+    )
+
+    @admin.display(description="actor")
+    def actor_display(self, obj: AuditEvent) -> str:
+        actor = json.loads(obj.actor_json)
+        return actor.get("username") or f"system: {actor.get('system')}"
+
+    @admin.display(description="object")
+    def object_display(self, obj: AuditEvent) -> str:
+        return f"{obj.object_type} #{obj.object_id} {obj.object_repr}".strip()
+
+    @admin.display(description="hash")
+    def short_hash(self, obj: AuditEvent) -> str:
+        return obj.hash[:12] + "…"
+
+    @admin.display(description="payload")
+    def payload_display(self, obj: AuditEvent):
+        return _pre(json.dumps(json.loads(obj.payload_json), indent=2, ensure_ascii=False, sort_keys=True))
+
+    @admin.display(description="canonical JSON (hashed after the previous hash)")
+    def canonical_display(self, obj: AuditEvent):
+        return _pre(canonical_json(audit_event_canonical(obj)))
+
+    @admin.display(description="inclusion proof (latest checkpoint)")
+    def proof_display(self, obj: AuditEvent):
+        try:
+            proof = audit_event_inclusion_proof(seq=obj.seq)
+        except ApplicationError as exc:
+            return exc.message
+        return _pre(json.dumps(proof, indent=2))
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnlyAdmin):
+    list_display = ("size", "short_root", "timestamp", "key_id", "signature_ok")
+    ordering = ("-size",)
+    search_fields = ("=size", "=root", "=key_id")
+    fields = readonly_fields = ("size", "root", "timestamp", "signature", "public_key", "key_id", "signature_ok",
+                                "created_at")
+
+    @admin.display(description="root")
+    def short_root(self, obj: AuditCheckpoint) -> str:
+        return obj.root[:16] + "…"
+
+    @admin.display(description="signature valid", boolean=True)
+    def signature_ok(self, obj: AuditCheckpoint) -> bool:
+        return checkpoint_signature_valid(obj)
