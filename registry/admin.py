@@ -241,7 +241,10 @@ class ModelVersionAdmin(_ServiceAdmin):
 
     @admin.display(description=_("lineage"))
     def lineage(self, obj: ModelVersion) -> str:
-        graph = selectors.lineage_graph(user=_viewer.get(), node=f"model_version:{obj.pk}")
+        try:
+            graph = selectors.lineage_graph(user=_viewer.get(), node=f"model_version:{obj.pk}")
+        except ApplicationError:
+            return "—"
         me = f"model_version:{obj.pk}"
         nodes = {node["id"]: node for node in graph["nodes"]}
         upstream = _reachable(me, graph["edges"], forward=False)
@@ -252,7 +255,10 @@ class ModelVersionAdmin(_ServiceAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         token = _viewer.set(request.user)
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # while the viewer is known; a TemplateResponse renders lazily
+            return response
         finally:
             _viewer.reset(token)
 
