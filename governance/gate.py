@@ -27,7 +27,7 @@ from governance.models import ApprovalPolicy, ApprovalRequest, GateDecision, Sig
 from governance.selectors import evidence_for_deployment, model_version_reports, policy_current
 from governance.services.approvals import retraining_approval_for
 from governance.services.signatures import signature_verify
-from registry.models import ModelVersion
+from registry.models import ModelVersion, Team
 
 Status = ApprovalRequest.Status
 
@@ -314,11 +314,21 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
 
     Returns the GateDecision (allowed only when every check passed), with `audit_entry`
     set to its queued audit event (chained on commit: governance.audit.audit_seq_for_entry).
-    Unknown model or version: 404 `not_found`, and nothing is written.
+    Unknown model or version, or another team's (unless the actor holds a governance role):
+    404 `not_found`; a role that may not ask: 403 `permission_denied`. Nothing is written then.
     """
-    from governance.selectors import model_version_get
+    from governance.errors import action_forbidden, not_found
+    from governance.permissions import Action, user_can, user_reads_all
+    from governance.selectors import VERSION_NOT_FOUND, model_version_get
 
+    if not user_can(actor, Action.GATE_EVALUATE):
+        raise action_forbidden(user=actor, action="ask the gate")
     model_version = model_version_get(model_name=model_name, version=version)
+    members = Team.members.through.objects
+    if not user_reads_all(actor) and not members.filter(team_id=model_version.model.team_id,
+                                                        user_id=actor.pk).exists():
+        # Another team's model reads as missing, as everywhere in the API.
+        raise not_found(VERSION_NOT_FOUND.format(name=model_name, version=version), field="version")
     now = timezone.now()
     checks, approved = gate_checks_compute(model_version=model_version, environment=environment,
                                            artifact_sha256=artifact_sha256, now=now)

@@ -13,3 +13,18 @@ urlpatterns: list = [
          name="audit-checkpoint-detail"),
     path("audit/verify/", audit_views.AuditVerifyApi.as_view(), name="audit-verify"),
 ]
+
+from governance.api import approval_views, gate_views  # noqa: E402
+
+urlpatterns += [
+    path("approval-requests/", approval_views.ApprovalRequestListCreateApi.as_view(), name="approval-request-list"),
+    path("approval-requests/<int:pk>/", approval_views.ApprovalRequestDetailApi.as_view(),
+         name="approval-request-detail"),
+    path("approval-requests/<int:pk>/sign/", approval_views.ApprovalRequestSignApi.as_view(),
+         name="approval-request-sign"),
+    path("approval-requests/<int:pk>/withdraw/", approval_views.ApprovalRequestWithdrawApi.as_view(),
+         name="approval-request-withdraw"),
+    path("policies/", approval_views.PolicyListUpdateApi.as_view(), name="policy-list"),
+    path("deployments/", gate_views.DeploymentListRecordApi.as_view(), name="deployment-list"),
+    path("gate/", gate_views.GateApi.as_view(), name="gate"),
+]
