@@ -26,3 +26,7 @@ from .settings import DATABASES  # noqa: E402
 DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
     "django.db.backends.", "mlops_site.common.testing.backends."
 )
+
+from .settings import STATIC_ROOT  # noqa: E402
+
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root on every request
