@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -88,7 +88,13 @@ def _signature_valid(checkpoint: AuditCheckpoint) -> bool:
 
 # --- reading ----------------------------------------------------------------------------------
 
-_UNREADABLE = (ValueError, TypeError, OverflowError, AttributeError)
+def _unreadable(error: Exception) -> bool:
+    """Is this the error of a stored value that cannot be read back (rather than of the database)?"""
+    if isinstance(error, ValueError | TypeError | OverflowError | AttributeError):
+        return True
+    # SQLite returns whatever bytes its file holds; text that is not UTF-8 cannot even be fetched.
+    return (connection.vendor == "sqlite" and isinstance(error, OperationalError)
+            and "Could not decode to UTF-8" in str(error))
 
 
 def _stored_columns() -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -128,16 +134,20 @@ def _rows(after_seq: int, stop_seq: int | None, chunk_size: int) -> Iterator[lis
         query = AuditEvent.objects.annotate(**annotations).filter(seq__gt=after_seq).order_by("seq")
         try:
             chunk = list(query.values_list(*columns)[:chunk_size])
-        except _UNREADABLE:
-            # A stored value Django cannot even convert (a mangled timestamp on SQLite): find
-            # the row that carries it so that the report names its seq.
+        except Exception as error:
+            if not _unreadable(error):
+                raise
+            # A stored value that cannot be read back at all: find the row that carries it so
+            # that the report names its seq.
             seqs = list(query.values_list("seq", flat=True)[:chunk_size])
             chunk = []
             for seq in seqs:
                 try:
                     chunk.append(query.filter(seq=seq).values_list(*columns).get())
-                except _UNREADABLE:
-                    chunk.append((seq, None, *([None] * (len(_COLUMNS) - 2))))
+                except Exception as row_error:
+                    if not _unreadable(row_error):
+                        raise
+                    chunk.append((seq, *([None] * (len(_COLUMNS) - 1))))
                     break
         if not chunk:
             return

@@ -30,9 +30,15 @@ def triggers_bypassed() -> Iterator[None]:
             cursor.execute("SET session_replication_role = replica")
         try:
             yield
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SET session_replication_role = DEFAULT")
+        except BaseException:
+            # Inside a transaction PostgreSQL has aborted it: no statement runs until the
+            # caller rolls back, and that rollback undoes the SET as well.
+            if not connection.in_atomic_block:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET session_replication_role = DEFAULT")
+            raise
+        with connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = DEFAULT")
     else:
         db_triggers.drop(connection)
         try:

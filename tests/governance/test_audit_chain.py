@@ -6,7 +6,7 @@ import json
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
+from django.db import DataError, connection, transaction
 
 from governance.audit import AuditAction, audit_event_record, audit_log_sequence
 from governance.audit_verify import VerificationResult, audit_log_verify
@@ -193,3 +193,26 @@ def test_command_exits_1_naming_the_row_changed_past_the_triggers():
     # then
     assert exited.value.code == 1
     assert out.getvalue() == "BROKEN at seq 6: hash does not match the event's recomputed hash\n"
+
+
+@pytest.mark.django_db
+def test_stored_text_that_is_not_utf8_is_broken_where_the_database_keeps_it():
+    # given
+    tamper.events_record(5)
+    head = AuditEvent.objects.get(seq=5).hash
+    if connection.vendor == "sqlite":
+        # when: SQLite stores whatever bytes it is given, as an editor of the file could
+        tamper.execute("UPDATE governance_auditevent SET payload_json = CAST(X'7b22ff223a317d' AS TEXT) "
+                       "WHERE seq = 4")
+        result = audit_log_verify(chunk_size=3)
+        # then
+        assert (result.ok, result.broken_seq, result.reason) == (False, 4, "the stored row cannot be read")
+    else:
+        # when: PostgreSQL refuses bytes that are not UTF-8 before they are stored
+        with pytest.raises(DataError, match="invalid byte sequence for encoding"):
+            with transaction.atomic():
+                tamper.execute("UPDATE governance_auditevent SET payload_json = "
+                               "convert_from('\\x7b22ff223a317d'::bytea, 'UTF8') WHERE seq = 4")
+        result = audit_log_verify(chunk_size=3)
+        # then
+        assert (result.ok, result.count, result.head) == (True, 5, head)
