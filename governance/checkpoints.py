@@ -156,6 +156,8 @@ def audit_checkpoint_create(*, actor: Any = None) -> AuditCheckpoint:
     the existing checkpoint when one already has this size, or when the only events since the
     latest checkpoint are the log's own checkpoint records (see the module docstring).
     """
+    # Not @transaction.atomic: the sequencer commits its own batches before the checkpoint's
+    # transaction opens, and the size is then read under the checkpoint lock.
     audit_log_sequence()
     with transaction.atomic():
         _lock_checkpoints()
