@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from governance.models import AuditChainHead
 from mlops_site.common.errors import ApplicationError
 from registry import services
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Team
@@ -337,8 +338,13 @@ def test_superuser_may_write_for_any_team(make_user, model):
 # --- concurrency --------------------------------------------------------------------------
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_registrations_get_distinct_consecutive_versions(alice, model):
-    # given: four writers registering versions of the same model at once
+def test_concurrent_registrations_get_distinct_consecutive_versions(make_user):
+    # given: four writers registering versions of the same model at once (with real commits; an
+    # earlier transactional test's flush may have removed the chain head its migration created)
+    AuditChainHead.objects.get_or_create(pk=1)
+    alice = make_user("alice")
+    team = services.team_member_add(actor=None, team=services.team_create(actor=None, name="t"), user=alice)
+    model = services.model_register(actor=alice, name="m", team=team, risk_tier="minimal")
     errors: list[BaseException] = []
 
     def register(index: int) -> None:
