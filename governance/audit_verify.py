@@ -24,6 +24,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from governance.canonical import GENESIS_HASH, canonical_json, event_hash, timestamp_canonical
+from governance.checkpoints import checkpoint_signature_valid
 from governance.merkle import Frontier, leaf_hash
 from governance.models.audit import AuditChainHead, AuditCheckpoint, AuditEvent
 
@@ -61,29 +62,6 @@ class _Broken(Exception):
         super().__init__(reason)
         self.seq = seq
         self.reason = reason
-
-
-def _signature_valid(checkpoint: AuditCheckpoint) -> bool:
-    """The signature check of governance.checkpoints when present; the contract's definition otherwise."""
-    try:
-        from governance.checkpoints import checkpoint_signature_valid
-    except ImportError:
-        checkpoint_signature_valid = None
-    if checkpoint_signature_valid is not None:
-        return bool(checkpoint_signature_valid(checkpoint))
-
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    message = canonical_json(
-        {"size": checkpoint.size, "root": checkpoint.root, "timestamp": checkpoint.timestamp}
-    ).encode("utf-8")
-    try:
-        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint.public_key))
-        key.verify(bytes.fromhex(checkpoint.signature), message)
-    except (ValueError, InvalidSignature):
-        return False
-    return True
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -266,7 +244,7 @@ def audit_log_verify(
             if next_checkpoint.root != tree.root().hex():
                 raise _Broken(size, f"checkpoint of size {size}: its root is not the Merkle root of "
                                     f"events 1..{size}")
-            if not _signature_valid(next_checkpoint):
+            if not checkpoint_signature_valid(next_checkpoint):
                 raise _Broken(size, f"checkpoint of size {size}: its signature does not verify")
             checked += 1
             next_checkpoint = next(pending, None)
