@@ -406,3 +406,19 @@ def test_openapi_schema_validates_without_warnings(capsys):
     captured = capsys.readouterr()
     assert "Warning" not in captured.err + out.getvalue()
     assert "Error" not in captured.err + out.getvalue()
+
+
+def test_oversize_json_body_is_413(as_alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    payload = {"name": "m", "team": "credit-risk", "risk_tier": "high", "description": "x" * 500}
+    _assert_refused(lambda: as_alice.post("/api/v1/models/", payload, format="json"), 413, "payload_too_large")
+
+
+def test_mass_assignment_is_ignored(as_alice, make_user):
+    response = as_alice.post("/api/v1/models/", {"name": "m", "team": "credit-risk", "risk_tier": "high",
+                                                 "created_by": "root", "archived_at": "2020-01-01T00:00:00Z",
+                                                 "id": 999, "is_staff": True}, format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["created_by"], body["archived_at"]) == ("alice", None)
+    assert body["id"] != 999
