@@ -61,14 +61,23 @@ class _ServiceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(_ServiceAdmin):
+class TeamAdmin(admin.ModelAdmin):
+    """Teams are created and their members changed through services, one audit event per change."""
+
     list_display = ["name", "member_count", "created_at"]
-    search_fields = ["name", "description"]
-    fields = ["name", "description"]
-    extra_readonly_fields = ("member_list",)
+    search_fields = ["name", "description", "members__username"]
+    filter_horizontal = ["members"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
     def get_fields(self, request, obj=None):
-        return ["name", "description"] if obj is None else ["name", "description", "member_list", "created_at"]
+        return ["name", "description", "members"] if obj is None else ["name", "description", "members",
+                                                                        "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # No service renames a team: its name is how models and datasets point at it.
+        return [] if obj is None else ["name", "description", "created_at"]
 
     def get_queryset(self, request):
         return selectors.team_list(user=request.user)
@@ -77,17 +86,20 @@ class TeamAdmin(_ServiceAdmin):
     def member_count(self, obj: Team) -> int:
         return obj.members.count()
 
-    @admin.display(description=_("members"))
-    def member_list(self, obj: Team) -> str:
-        return ", ".join(obj.members.order_by("username").values_list("username", flat=True)) or "—"
-
     def save_model(self, request, obj, form, change) -> None:
-        created = services.team_create(actor=request.user, name=form.cleaned_data["name"],
-                                       description=form.cleaned_data.get("description", ""))
-        obj.pk = created.pk
+        if not change:
+            created = services.team_create(actor=request.user, name=form.cleaned_data["name"],
+                                           description=form.cleaned_data.get("description", ""))
+            obj.pk, obj.created_at, obj.updated_at = created.pk, created.created_at, created.updated_at
 
     def save_related(self, request, form, formsets, change) -> None:
-        pass
+        team = Team.objects.get(pk=form.instance.pk)
+        wanted = set(form.cleaned_data.get("members") or [])
+        current = set(team.members.all())
+        for user in sorted(wanted - current, key=lambda u: u.pk):
+            services.team_member_add(actor=request.user, team=team, user=user)
+        for user in sorted(current - wanted, key=lambda u: u.pk):
+            services.team_member_remove(actor=request.user, team=team, user=user)
 
 
 @admin.register(Dataset)

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from registry.models import Dataset
+from registry.models import Dataset, Team
 from tests.registry.conftest import audit_total
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +69,19 @@ def test_archive_action_calls_the_service(admin_client_for, model_version):
     assert response.status_code == 302
     model_version.refresh_from_db()
     assert (model_version.status, model_version.archived_at is not None) == ("archived", True)
+
+
+def test_team_add_and_membership_changes_go_through_services(admin_client_for, make_user, head_seq, new_actions):
+    # given
+    dana, emil = make_user("dana"), make_user("emil")
+    since = head_seq()
+    # when
+    added = admin_client_for.post("/admin/registry/team/add/", {"name": "fraud", "description": "Fraud",
+                                                                "members": [dana.pk, emil.pk]})
+    team = Team.objects.get(name="fraud")
+    changed = admin_client_for.post(f"/admin/registry/team/{team.pk}/change/", {"members": [emil.pk]})
+    # then
+    assert (added.status_code, changed.status_code) == (302, 302)
+    assert list(team.members.values_list("username", flat=True)) == ["emil"]
+    assert new_actions(since) == ["registry.team.created", "registry.team.member_added",
+                                  "registry.team.member_added", "registry.team.member_removed"]
