@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from governance.errors import not_found
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision
-from governance.permissions import user_reads_all
+from governance.permissions import Action, user_can, user_reads_all
 from registry.models import ModelVersion, RegisteredModel
 
 POLICY_NOT_FOUND = "No approval policy exists for risk tier {tier!r}; run the migrations."
@@ -166,6 +166,8 @@ def evidence_for_retraining(*, model: RegisteredModel, policy: ApprovalPolicy, r
 def approval_request_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[ApprovalRequest]:
     """Requests the user may read, filtered by kind, status, model (name), environment."""
     filters = filters or {}
+    if not user_can(user, Action.APPROVAL_READ):
+        return ApprovalRequest.objects.none()
     qs = ApprovalRequest.objects.select_related("model", "model_version", "policy", "requested_by")
     qs = qs.prefetch_related("signatures")
     if not user_reads_all(user):
@@ -194,6 +196,8 @@ def approval_request_get_for_user(*, user: Any, pk: Any) -> ApprovalRequest:
 def deployment_list(*, user: Any, environment: str | None = None, at: dt.datetime | None = None,
                     model: str | None = None) -> QuerySet[Deployment]:
     """Deployments the user may read; with `at`, only what was live then (per model and environment)."""
+    if not user_can(user, Action.DEPLOYMENT_READ):
+        return Deployment.objects.none()
     qs = Deployment.objects.select_related(
         "model", "model_version", "deployed_by", "decision", "approval_request").prefetch_related(
         "approval_request__signatures")

@@ -20,7 +20,12 @@ from governance.api.approval_serializers import (
     PolicyUpdateInputSerializer,
 )
 from governance.permissions import Action, user_can
-from governance.services.approvals import approval_request_open, approval_request_sign, approval_request_withdraw
+from governance.services.approvals import (
+    approval_request_open,
+    approval_request_sign,
+    approval_request_withdraw,
+    signer_allowed_check,
+)
 from governance.services.policies import policy_update
 from registry import selectors as registry_selectors
 from registry.api.serializers import ErrorResponseSerializer
@@ -101,6 +106,8 @@ class ApprovalRequestSignApi(APIView):
     @extend_schema(summary="Sign an approval request", request=ApprovalRequestSignInputSerializer,
                    responses={201: ApprovalRequestOutputSerializer, **WRITE_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
+        # Before the look-up: a CI identity is told it never signs, not that the request is missing.
+        signer_allowed_check(actor=request.user)
         target = selectors.approval_request_get_for_user(user=request.user, pk=pk)
         data = _valid(ApprovalRequestSignInputSerializer, request.data)
         approval_request_sign(actor=request.user, request=target, password=data["password"],

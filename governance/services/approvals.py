@@ -222,6 +222,14 @@ def _role_choose(*, actor: Any, policy: ApprovalPolicy, meaning: str, role: str 
     return open_roles[0]
 
 
+def signer_allowed_check(*, actor: Any) -> None:
+    """Refuse (403 `signature_not_allowed`) a CI identity, an auditor or a role that never signs."""
+    if Role.CI_SERVICE in user_roles(actor):
+        raise errors.signature_not_allowed(user=actor.get_username(), why="CI identities never sign")
+    if not user_can(actor, Action.APPROVAL_SIGN):
+        raise errors.signature_not_allowed(user=actor.get_username(), why="no role of theirs signs approvals")
+
+
 def approval_request_sign(*, actor: Any, request: ApprovalRequest, password: str | None, meaning: str,
                           reason: str = "", role: str | None = None) -> Signature:
     """Sign `request` as `actor` (re-authenticating with `password`); returns the Signature.
@@ -237,10 +245,7 @@ def approval_request_sign(*, actor: Any, request: ApprovalRequest, password: str
     Writes APPROVAL_SIGNED and, when the signature decides the request, APPROVAL_APPROVED or
     APPROVAL_REJECTED, all in one transaction.
     """
-    if Role.CI_SERVICE in user_roles(actor):
-        raise errors.signature_not_allowed(user=actor.get_username(), why="CI identities never sign")
-    if not user_can(actor, Action.APPROVAL_SIGN):
-        raise errors.signature_not_allowed(user=actor.get_username(), why="no role of theirs signs approvals")
+    signer_allowed_check(actor=actor)
     if meaning not in Meaning.values:
         raise errors.invalid(f"meaning must be one of {', '.join(Meaning.values)}.", field="meaning")
     # Outside the transaction below: a failure's bookkeeping must commit although we refuse.

@@ -181,3 +181,13 @@ def test_policies_list_and_edit_by_compliance_officer_only():
     assert refused.status_code == 403
     assert created.status_code == 201
     assert (created.json()["version"], created.json()["required_roles"]) == (2, {"ml_engineer": 2})
+
+
+def test_ci_service_reads_no_approvals_but_is_told_it_never_signs():
+    world = World("limited")
+    body = open_via_api(world)
+    ci = client_for(token_for(world.ci))
+    assert ci.get(REQUESTS).json()["count"] == 0
+    assert ci.get(f"{REQUESTS}{body['id']}/").status_code == 404
+    assert ci.post(sign_url(999999), {"password": PASSWORD, "meaning": "approve"},
+                   format="json").json()["error"]["code"] == "signature_not_allowed"

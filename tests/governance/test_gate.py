@@ -324,6 +324,6 @@ def test_the_gate_reads_little(django_assert_max_num_queries):
     world = World("limited")
     approved(world)
     world.ci.groups.all()  # the CI user is loaded, as authentication leaves it
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(14):
         decision = ask(world)
     assert decision.allowed is True
