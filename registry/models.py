@@ -76,7 +76,7 @@ class DatasetVersion(BaseModel):
     schema = models.JSONField(_("schema"), default=list, help_text=_("[{name, dtype}] read from the file"))
     row_count = models.BigIntegerField(_("row count"), null=True, blank=True)
     target_column = models.CharField(_("target column"), max_length=200, blank=True)
-    sensitive_columns = models.JSONField(_("sensitive columns"), default=list)
+    sensitive_columns = models.JSONField(_("sensitive columns"), default=list, blank=True)
     license = models.CharField(_("licence"), max_length=200, blank=True)
     provenance = models.TextField(_("provenance notes"), blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -232,7 +232,7 @@ def dataset_version_register(
             license=license or "", provenance=provenance or "", created_by=actor,
         )
         # The model field does not allow blank (an empty list); the columns were checked above.
-        version.full_clean(exclude=["sensitive_columns"])
+        version.full_clean()
         version.save()
         audit_event_record(actor=actor, action=AuditAction.DATASET_VERSION_REGISTERED, target=version,
                            after=_dataset_version_facts(version))

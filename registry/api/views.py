@@ -5,9 +5,7 @@ team reads as missing (404). Writes go through registry.services, which check te
 audit, and leave nothing behind when they refuse.
 """
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -15,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mlops_site.common.errors import PayloadTooLargeError
 from registry import errors, selectors, services
 from registry.api.serializers import (
     ArchiveInputSerializer,
@@ -40,14 +37,6 @@ WRITE_ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 413:
 
 class _RegistryApi:
     required_scopes = REGISTRY_SCOPES
-
-    def handle_exception(self, exc):
-        # Django refuses a body past DATA_UPLOAD_MAX_MEMORY_SIZE from its Content-Length, before
-        # reading it, with a SuspiciousOperation the API handler does not know; it is a 413.
-        if isinstance(exc, RequestDataTooBig):
-            exc = PayloadTooLargeError(f"The request body is larger than the limit of "
-                                       f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
-        return super().handle_exception(exc)
 
 
 def _created(serializer_class, instance) -> Response:
