@@ -84,7 +84,7 @@ def _transition(*, request: ApprovalRequest, target: str, actor: Any, reason: st
 
 
 def _locked(request: ApprovalRequest) -> ApprovalRequest:
-    return ApprovalRequest.objects.select_for_update().select_related(
+    return ApprovalRequest.objects.select_for_update(of=("self",)).select_related(
         "policy", "model", "model_version", "requested_by").get(pk=request.pk)
 
 
@@ -119,7 +119,9 @@ def approval_request_open(*, actor: Any, kind: str, model_version: Any = None, e
     if not policy.approvable:
         raise errors.not_approvable(model=model, tier=model.risk_tier)
 
-    pending = ApprovalRequest.objects.select_for_update().filter(model=model, kind=kind, status=Status.PENDING)
+    # Lock the model row: two concurrent opens must not both see "no pending request".
+    type(model).objects.select_for_update().filter(pk=model.pk).first()
+    pending = ApprovalRequest.objects.filter(model=model, kind=kind, status=Status.PENDING)
     if kind == Kind.DEPLOYMENT:
         if not policy.covers(environment):
             raise errors.environment_not_covered(policy=policy, environment=environment)
