@@ -227,3 +227,19 @@ def deployment_live_at(*, environment: str, at: dt.datetime | None = None) -> li
 
 def gate_decision_get(*, decision_id: Any) -> GateDecision | None:
     return GateDecision.objects.filter(decision_id=decision_id).first()
+
+
+def lineage_deployments_add(*, user: Any, graph: Any, model_versions: list) -> None:
+    """Lineage provider: the deployments of the (already visible) model versions, downstream of them."""
+    deployments = (Deployment.objects.filter(model_version__in=model_versions)
+                   .select_related("deployed_by").order_by("deployed_at"))
+    for deployment in deployments:
+        node_id = f"deployment:{deployment.pk}"
+        graph.node_add({
+            "id": node_id, "type": "deployment",
+            "label": f"{deployment.environment} {deployment.deployed_at:%Y-%m-%d %H:%M} UTC",
+            "environment": deployment.environment, "sha256": deployment.artifact_sha256,
+            "deployed_at": deployment.deployed_at.isoformat(), "deployed_by": deployment.deployed_by.get_username(),
+            "rollback": deployment.is_rollback,
+        })
+        graph.edge_add(f"model_version:{deployment.model_version_id}", node_id, "deployed_to")

@@ -16,7 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from governance.audit import AuditAction, audit_event_record
-from registry import errors, selectors, storage
+from registry import errors, hooks, selectors, storage
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Team
 from registry.sniff import NOTE_REFERENCE, artifact_sniff, dataset_sniff
 
@@ -358,6 +358,7 @@ def model_version_register(
     model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
     if model.archived_at is not None:
         raise errors.parent_archived(obj=model, code="model_archived")
+    hooks.model_version_register_guards_run(actor=actor, model=model, parent=parent)
     if artifact is not None:
         blob = storage.blob_store(file=artifact, sha256=sha256, size=size)
     try:

@@ -204,3 +204,41 @@ def test_retraining_request_needs_a_reason():
     with pytest.raises(ApplicationError) as caught:
         approval_request_open(actor=world.engineer, kind="retraining", model=world.model, reason=" ")
     assert caught.value.code == "reason_required"
+
+
+def test_registry_refuses_a_ci_retrain_of_the_live_version_without_approval():
+    # given: v1 is live in production
+    world = World("limited")
+    approved_for(world, world.v1)
+    deployment_record(actor=world.ci, model_version=world.v1, environment="production",
+                      decision_id=decide(world, world.v1).decision_id)
+    versions_before = world.model.versions.count()
+    # when: CI registers a retrain of v1 through the registry's own service
+    with pytest.raises(ApplicationError) as caught:
+        version(owner=world.ci, model_=world.model, artifact="retrain-1", parent=world.v1)
+    # then: governance's guard refused it and nothing was registered
+    assert (caught.value.code, caught.value.status) == ("retraining_not_approved", 409)
+    assert world.model.versions.count() == versions_before
+    # and once a retraining request is approved, the same registration goes through
+    request = approval_request_open(actor=world.engineer, kind="retraining", model=world.model, reason="drift")
+    approve(world, request)
+    retrained = version(owner=world.ci, model_=world.model, artifact="retrain-1", parent=world.v1)
+    assert retrained.parent == world.v1
+
+
+def test_lineage_shows_deployments_downstream_of_the_version():
+    from registry.selectors import lineage_graph
+
+    # given
+    world = World("limited")
+    approved_for(world, world.v1)
+    deployment = deployment_record(actor=world.ci, model_version=world.v1, environment="production",
+                                   decision_id=decide(world, world.v1).decision_id)
+    # when
+    graph = lineage_graph(user=world.engineer, node=f"dataset_version:{world.data.pk}")
+    # then
+    node = next(n for n in graph["nodes"] if n["id"] == f"deployment:{deployment.pk}")
+    assert (node["type"], node["environment"], node["sha256"]) == ("deployment", "production",
+                                                                   world.v1.artifact_sha256)
+    assert {"source": f"model_version:{world.v1.pk}", "target": f"deployment:{deployment.pk}",
+            "relation": "deployed_to"} in graph["edges"]
