@@ -56,12 +56,9 @@ def celery_worker(transactional_db, settings):
     previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(broker_url=broker, task_always_eager=False)
-    app.pool.force_close_all()
-    app._pool = None
     try:
         app.control.purge()
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30) as worker:
             yield worker
     finally:
         app.conf.update(previous)
-        app._pool = None
