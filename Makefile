@@ -24,6 +24,7 @@ install: $(STAMP) ## create .venv and install Attest with its dev tools
 
 demo: $(STAMP) ## migrate, create demo users, load the demo data and serve on 127.0.0.1:8000
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput -v0
 	DEBUG=1 $(BIN)/python manage.py create_demo_users
 	DEBUG=1 $(BIN)/python manage.py load_demo
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST)
