@@ -243,3 +243,38 @@ def test_demo_through_the_api_with_an_issued_token(settings, api_client):
     classifier_ids = set(ModelVersion.objects.filter(model__name=ARRESTS_MODEL).values_list("pk", flat=True))
     lineage_ids = {node["id"] for node in lineage.json()["nodes"]}
     assert {f"model_version:{pk}" for pk in classifier_ids} <= lineage_ids
+
+
+# --- the demo in the admin ----------------------------------------------------------------------
+
+@pytest.mark.parametrize(("username", "password"), [
+    ("dana", "attest-demo-notebook"),   # data scientist in the owning team
+    ("vera", "attest-demo-challenge"),  # validator outside the team: reviews the whole registry
+    ("aldo", "attest-demo-evidence"),   # auditor: reads everything
+])
+def test_a_printed_demo_user_sees_the_demo_in_the_admin(settings, client, username, password):
+    # given
+    settings.DEBUG = True
+    _run("create_demo_users")
+    _run("load_demo")
+    # when
+    logged_in = client.login(username=username, password=password)
+    pages = {path: client.get(f"/admin/registry/{path}/") for path in ("dataset", "datasetversion", "modelversion")}
+    # then
+    assert logged_in
+    assert {path: page.status_code for path, page in pages.items()} == dict.fromkeys(pages, 200)
+    assert "2 datasets" in pages["dataset"].content.decode()
+    assert "4 dataset versions" in pages["datasetversion"].content.decode()
+    assert "3 model versions" in pages["modelversion"].content.decode()
+
+
+def test_the_auditor_cannot_add_or_change_in_the_admin(settings, client):
+    # given
+    settings.DEBUG = True
+    _run("create_demo_users")
+    _run("load_demo")
+    client.login(username="aldo", password="attest-demo-evidence")
+    # when
+    add_page = client.get("/admin/registry/registeredmodel/add/")
+    # then
+    assert add_page.status_code == 403
