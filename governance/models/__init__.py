@@ -10,3 +10,6 @@ from governance.models.approvals import ApprovalRequest, GateDecision, Signature
 from governance.models.deployments import Deployment  # noqa: E402
 
 __all__ += ["ApprovalPolicy", "ApprovalRequest", "Deployment", "GateDecision", "Signature", "SigningCredentialState"]
+from governance.models.notifications import NotificationDelivery  # noqa: E402
+
+__all__ += ["NotificationDelivery"]
