@@ -1,0 +1,640 @@
+"""Back-office for approvals: policies (edit = new version), requests and their sign-off page, and the
+read-only records they leave behind (signatures, gate decisions, deployments).
+
+Every write goes through a service (`policy_update`, `approval_request_sign`,
+`approval_request_withdraw`); the admin collects input, shows refusals in words and never saves
+a row itself (STYLE.md §12). Querysets are the API's selectors, so a user reads here what the
+API would show them. Imported from governance/admin.py.
+"""
+
+import datetime as dt
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+
+from governance import selectors
+from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC, METRIC_MIN, gate_checks_compute
+from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision, Signature
+from governance.permissions import PERMISSIONS, Action, user_can, user_reads_all, user_roles
+from governance.services.approvals import approval_request_sign, approval_request_withdraw
+from governance.services.policies import policy_update
+from governance.services.signatures import signature_verify
+from mlops_site.common.errors import ApplicationError
+from mlops_site.common.roles import Role
+from registry.models import RegisteredModel
+
+Status = ApprovalRequest.Status
+
+# Roles a policy may require: those the permission matrix lets sign.
+SIGNING_ROLES = tuple(role for role in Role.values if Action.APPROVAL_SIGN in PERMISSIONS.get(role, ()))
+THRESHOLD_FIELDS = (DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC_MIN)
+EVIDENCE_CHANGED = ("The evidence changed since this request was opened ({keys}); an approval signed now "
+                    "would be void at the gate. Ask the requester to open a new request.")
+NO_SIGNING_RIGHT = "{user} may not sign approvals."
+NO_POLICY_EDIT_RIGHT = "Only compliance officers edit approval policies."
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of decisions: shown, never added, changed or deleted here (STYLE.md §12)."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _pre(data: Any):
+    return format_html('<pre style="white-space: pre-wrap; word-break: break-all; margin: 0">{}</pre>',
+                       json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def _utc(value: dt.datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _roles_text(required_roles: dict[str, int]) -> str:
+    return ", ".join(f"{count} {role}" for role, count in sorted(required_roles.items())) or "—"
+
+
+# --- policies ---------------------------------------------------------------------------------------
+
+def policy_previous(policy: ApprovalPolicy) -> ApprovalPolicy | None:
+    return (ApprovalPolicy.objects.filter(risk_tier=policy.risk_tier, version__lt=policy.version)
+            .order_by("-version").first())
+
+
+def policy_diff(old: ApprovalPolicy | None, new: ApprovalPolicy) -> list[dict[str, Any]]:
+    """Rule by rule, what changed from `old` to `new` (every rule, when there is no old version)."""
+    before = old.as_rules() if old is not None else {}
+    after = new.as_rules()
+    rows = []
+    for key in ("approvable", "environments", "required_roles", "required_reports", "thresholds",
+                "max_report_age_days", "max_approval_age_days"):
+        if before.get(key) != after[key]:
+            rows.append({"rule": key, "before": before.get(key, "—"), "after": after[key]})
+    return rows
+
+
+class PolicyEditForm(forms.Form):
+    """The rules of a tier's next version; the current version fills it in."""
+
+    approvable = forms.BooleanField(required=False, help_text=_("Unticked: nothing of this tier is ever approved."))
+    environments = forms.CharField(help_text=_("Comma-separated, e.g. staging, production."), required=False)
+    required_reports = forms.MultipleChoiceField(choices=ApprovalPolicy.Report.choices, required=False,
+                                                 widget=forms.CheckboxSelectMultiple)
+    demographic_parity_ratio_min = forms.FloatField(required=False, min_value=0, max_value=1,
+                                                    label=_("demographic parity ratio ≥"))
+    equalized_odds_difference_max = forms.FloatField(required=False, min_value=0, max_value=1,
+                                                     label=_("equalized odds difference ≤"))
+    metric = forms.CharField(required=False, max_length=100, label=_("performance metric"),
+                             help_text=_("A key of the version's metrics, e.g. accuracy or auc."))
+    metric_min = forms.FloatField(required=False, label=_("performance metric ≥"))
+    max_report_age_days = forms.IntegerField(min_value=1, label=_("maximum report age (days)"))
+    max_approval_age_days = forms.IntegerField(min_value=1, label=_("maximum approval age (days)"))
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text=_("Why this change: it is recorded with the new version and in the audit log."))
+
+    def __init__(self, *args, policy: ApprovalPolicy, **kwargs):
+        initial = {
+            "approvable": policy.approvable, "environments": ", ".join(policy.environments),
+            "required_reports": list(policy.required_reports),
+            "max_report_age_days": policy.max_report_age_days,
+            "max_approval_age_days": policy.max_approval_age_days,
+            "metric": policy.thresholds.get(METRIC, ""),
+            **{key: policy.thresholds.get(key) for key in THRESHOLD_FIELDS},
+            **{f"role_{role}": policy.required_roles.get(role, 0) for role in SIGNING_ROLES},
+        }
+        super().__init__(*args, initial=initial, **kwargs)
+        self.policy = policy
+        for role in SIGNING_ROLES:
+            self.fields[f"role_{role}"] = forms.IntegerField(
+                min_value=0, max_value=20, label=_("signers: %(role)s") % {"role": role},
+                help_text=_("0: this role is not required."))
+        # Signer counts read best right after the environments.
+        order = ["approvable", "environments", *[f"role_{role}" for role in SIGNING_ROLES]]
+        self.order_fields(order)
+
+    def clean_environments(self) -> list[str]:
+        raw = self.cleaned_data.get("environments") or ""
+        return [name.strip() for name in raw.split(",") if name.strip()]
+
+    def changes(self) -> dict[str, Any]:
+        """The service's `changes`: every editable rule, thresholds merged over keys this form does not know."""
+        data = self.cleaned_data
+        thresholds = {key: value for key, value in self.policy.thresholds.items()
+                      if key not in (*THRESHOLD_FIELDS, METRIC)}
+        for key in THRESHOLD_FIELDS:
+            if data.get(key) is not None:
+                thresholds[key] = data[key]
+        if data.get("metric"):
+            thresholds[METRIC] = data["metric"].strip()
+        return {
+            "approvable": data["approvable"], "environments": data["environments"],
+            "required_roles": {role: data[f"role_{role}"] for role in SIGNING_ROLES if data.get(f"role_{role}")},
+            "required_reports": list(data["required_reports"]), "thresholds": thresholds,
+            "max_report_age_days": data["max_report_age_days"],
+            "max_approval_age_days": data["max_approval_age_days"],
+        }
+
+
+def _form_errors_add(form: forms.Form, exc: ApplicationError) -> None:
+    """A refusal's field errors go under their fields; the message itself goes on top of the form."""
+    for field, field_messages in (exc.fields or {}).items():
+        if field in form.fields:
+            for message in field_messages:
+                form.add_error(field, message)
+    form.add_error(None, exc.message)
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(_ReadOnlyAdmin):
+    """Every version of every tier; "edit" makes the tier's next version through `policy_update`."""
+
+    list_display = ["risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
+                    "reports", "created_by", "created_at", "change_reason"]
+    list_filter = ["risk_tier", "approvable"]
+    list_select_related = ["created_by"]
+    ordering = ["risk_tier", "-version"]
+    fields = readonly_fields = ["risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
+                                "reports", "thresholds_display", "max_report_age_days", "max_approval_age_days",
+                                "change_reason", "created_by", "created_at", "diff_display", "edit_link"]
+
+    def get_queryset(self, request):
+        if not user_can(request.user, Action.POLICY_READ):
+            return ApprovalPolicy.objects.none()
+        return super().get_queryset(request)
+
+    @admin.display(description=_("current"), boolean=True)
+    def is_current(self, obj: ApprovalPolicy) -> bool:
+        return not ApprovalPolicy.objects.filter(risk_tier=obj.risk_tier, version__gt=obj.version).exists()
+
+    @admin.display(description=_("environments"))
+    def environments_text(self, obj: ApprovalPolicy) -> str:
+        return ", ".join(obj.environments) or "—"
+
+    @admin.display(description=_("required signers"))
+    def signers(self, obj: ApprovalPolicy) -> str:
+        return _roles_text(obj.required_roles)
+
+    @admin.display(description=_("required reports"))
+    def reports(self, obj: ApprovalPolicy) -> str:
+        return ", ".join(obj.required_reports) or "—"
+
+    @admin.display(description=_("thresholds"))
+    def thresholds_display(self, obj: ApprovalPolicy):
+        return _pre(obj.thresholds) if obj.thresholds else "—"
+
+    @admin.display(description=_("changes from the previous version"))
+    def diff_display(self, obj: ApprovalPolicy):
+        previous = policy_previous(obj)
+        rows = policy_diff(previous, obj)
+        if previous is None:
+            return "Version 1: no previous version."
+        if not rows:
+            return f"No rule differs from v{previous.version}."
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                                ((row["rule"], _pre(row["before"]), _pre(row["after"])) for row in rows))
+        return format_html('<table><thead><tr><th>rule</th><th>v{}</th><th>v{}</th></tr></thead>'
+                           "<tbody>{}</tbody></table>", previous.version, obj.version, body)
+
+    @admin.display(description=_("edit"))
+    def edit_link(self, obj: ApprovalPolicy):
+        url = reverse("admin:governance_approvalpolicy_edit", args=[obj.risk_tier])
+        return format_html('<a class="button" href="{}">Edit the {} policy (creates its next version)</a>',
+                           url, obj.risk_tier)
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        if not user_can(request.user, Action.POLICY_UPDATE):
+            fields.remove("edit_link")
+        return fields
+
+    def get_urls(self):
+        return [
+            path("edit/<str:risk_tier>/", self.admin_site.admin_view(self.edit_view),
+                 name="governance_approvalpolicy_edit"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_edit_policies": user_can(request.user, Action.POLICY_UPDATE),
+                         "tiers": [p.risk_tier for p in selectors.policy_list()]}
+        return super().changelist_view(request, extra_context)
+
+    def edit_view(self, request: HttpRequest, risk_tier: str) -> HttpResponse:
+        """The form of a tier's next version. Only compliance officers (and administrators) reach it."""
+        if not user_can(request.user, Action.POLICY_UPDATE):
+            raise PermissionDenied(NO_POLICY_EDIT_RIGHT)
+        try:
+            current = selectors.policy_current(risk_tier=risk_tier)
+        except ApplicationError as exc:
+            raise Http404(exc.message) from None
+        form = PolicyEditForm(request.POST or None, policy=current)
+        if request.method == "POST" and form.is_valid():
+            try:
+                created = policy_update(actor=request.user, risk_tier=risk_tier, changes=form.changes(),
+                                        reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                _form_errors_add(form, exc)
+            else:
+                self.message_user(request, f"Created {created}. Requests already open keep the version they "
+                                           "were opened under.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:governance_approvalpolicy_change", args=[created.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form, "policy": current,
+                   "title": f"Edit the {risk_tier} approval policy (v{current.version} → v{current.version + 1})"}
+        return TemplateResponse(request, "admin/governance/approvalpolicy/edit.html", context)
+
+
+# --- approval requests ------------------------------------------------------------------------------
+
+def _approvals_by_role(signatures: list[Signature]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for signature in signatures:
+        if signature.meaning == Signature.Meaning.APPROVE:
+            counts[signature.role] = counts.get(signature.role, 0) + 1
+    return counts
+
+
+def approval_request_roles_open(request: ApprovalRequest) -> dict[str, int]:
+    """Required role -> approvals still missing (uses the prefetched signatures)."""
+    counts = _approvals_by_role(list(request.signatures.all()))
+    return {role: count - counts.get(role, 0) for role, count in request.policy.required_roles.items()
+            if counts.get(role, 0) < count}
+
+
+def approval_requests_pending_for_user(*, user: Any) -> list[dict[str, Any]]:
+    """Pending requests the user may read that still need a role they hold, oldest first.
+
+    A request the user already signed decisively is left out (one person fills one role once);
+    one they opened is listed but marked, because separation of duties bars them from it.
+    """
+    held = user_roles(user) - {Role.AUDITOR, Role.CI_SERVICE}
+    if not held or not user_can(user, Action.APPROVAL_SIGN):
+        return []
+    now = timezone.now()
+    rows = []
+    pending = selectors.approval_request_list(user=user, filters={"status": Status.PENDING}).order_by("created_at",
+                                                                                                      "id")
+    for request in pending:
+        open_roles = approval_request_roles_open(request)
+        mine = sorted(role for role in open_roles if role in held)
+        if not mine:
+            continue
+        if any(s.signer_id == user.pk and s.meaning != Signature.Meaning.REVIEWED for s in request.signatures.all()):
+            continue
+        rows.append({"request": request, "roles_open": open_roles, "my_roles": mine,
+                     "age": timesince(request.created_at, now), "risk_tier": request.model.risk_tier,
+                     "is_requester": request.requested_by_id == user.pk})
+    return rows
+
+
+class SignForm(forms.Form):
+    """Re-authentication and the decision: the service checks all of it again."""
+
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               label=_("your password"), help_text=_("Signing re-authenticates (21 CFR 11.200)."))
+    meaning = forms.ChoiceField(choices=Signature.Meaning.choices, widget=forms.RadioSelect)
+    role = forms.ChoiceField(required=False, label=_("sign as"),
+                             help_text=_("Empty: the first required role you hold that is still open."))
+    reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text=_("Required to reject."))
+
+    def __init__(self, *args, roles: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = [("", "—")] + [(role, role) for role in roles]
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text=_("Recorded with the request and in the audit log."))
+
+
+def _evidence_changes(request: ApprovalRequest) -> list[str]:
+    """Keys of the evidence that differ now from what the request recorded (deployment requests)."""
+    if request.kind != ApprovalRequest.Kind.DEPLOYMENT or request.model_version is None:
+        return []
+    policy = selectors.policy_current(risk_tier=request.model.risk_tier)
+    now = selectors.evidence_for_deployment(model_version=request.model_version, environment=request.environment,
+                                            policy=policy)
+    recorded = request.evidence or {}
+    return sorted(key for key in set(now) | set(recorded) if now.get(key) != recorded.get(key))
+
+
+class RiskTierFilter(admin.SimpleListFilter):
+    title = _("risk tier")
+    parameter_name = "risk_tier"
+
+    def lookups(self, request, model_admin):
+        return RegisteredModel.RiskTier.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(model__risk_tier=self.value()) if self.value() else queryset
+
+
+class EnvironmentFilter(admin.SimpleListFilter):
+    """The environments that occur in the rows the user may read."""
+
+    title = _("environment")
+    parameter_name = "environment"
+
+    def lookups(self, request, model_admin):
+        names = model_admin.get_queryset(request).exclude(environment="").order_by().values_list(
+            "environment", flat=True).distinct()
+        return [(name, name) for name in sorted(set(names))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(environment=self.value()) if self.value() else queryset
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(_ReadOnlyAdmin):
+    """Requests the user may read; the sign-off page and withdrawal call the services."""
+
+    list_display = ["id", "kind", "model", "version_number", "environment", "status", "risk_tier",
+                    "policy_version", "requested_by", "created_at", "signature_count", "sign_link"]
+    list_display_links = ["id", "kind"]
+    list_filter = ["kind", "status", EnvironmentFilter, RiskTierFilter]
+    search_fields = ["model__name", "evidence_sha256", "reason"]
+    actions = ["withdraw_selected"]
+    fields = readonly_fields = [
+        "kind", "status", "model", "version_number", "environment", "risk_tier", "reason", "requested_by",
+        "created_at", "decided_at", "decision_reason", "policy_link", "evidence_sha256", "evidence_display",
+        "signatures_display", "sign_link",
+    ]
+
+    def get_queryset(self, request):
+        # The API's selector: another team's request is not in the queryset (404 on its page).
+        return selectors.approval_request_list(user=request.user)
+
+    def get_ordering(self, request):
+        return ["-created_at", "-id"]
+
+    @admin.display(description=_("version"))
+    def version_number(self, obj: ApprovalRequest) -> str:
+        return f"v{obj.model_version.version}" if obj.model_version_id else "—"
+
+    @admin.display(description=_("risk tier"))
+    def risk_tier(self, obj: ApprovalRequest) -> str:
+        return obj.model.risk_tier
+
+    @admin.display(description=_("policy"))
+    def policy_version(self, obj: ApprovalRequest) -> str:
+        return f"{obj.policy.risk_tier} v{obj.policy.version}"
+
+    @admin.display(description=_("policy version signed under"))
+    def policy_link(self, obj: ApprovalRequest):
+        url = reverse("admin:governance_approvalpolicy_change", args=[obj.policy_id])
+        return format_html('<a href="{}">{}</a> — signers: {}', url, obj.policy, _roles_text(obj.policy.required_roles))
+
+    @admin.display(description=_("signatures"))
+    def signature_count(self, obj: ApprovalRequest) -> int:
+        return len(obj.signatures.all())
+
+    @admin.display(description=_("evidence signed"))
+    def evidence_display(self, obj: ApprovalRequest):
+        return _pre(obj.evidence)
+
+    @admin.display(description=_("signatures (21 CFR 11.50 manifestation)"))
+    def signatures_display(self, obj: ApprovalRequest):
+        signatures = list(obj.signatures.all())
+        if not signatures:
+            return "None yet."
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            ((s.printed_name, s.role, s.meaning, s.reason or "—", _utc(s.signed_at), s.record_sha256,
+              "yes" if signature_verify(s, obj) else "NO") for s in signatures))
+        return format_html(
+            "<table><thead><tr><th>printed name</th><th>role</th><th>meaning</th><th>reason</th>"
+            "<th>signed at (UTC)</th><th>record sha256</th><th>verifies</th></tr></thead><tbody>{}</tbody></table>",
+            rows)
+
+    @admin.display(description=_("sign-off"))
+    def sign_link(self, obj: ApprovalRequest):
+        if obj.status != Status.PENDING:
+            return "—"
+        return format_html('<a href="{}">sign-off page</a>',
+                           reverse("admin:governance_approvalrequest_sign", args=[obj.pk]))
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("pending/", wrap(self.pending_view), name="governance_approvalrequest_pending"),
+            path("<int:pk>/sign/", wrap(self.sign_view), name="governance_approvalrequest_sign"),
+            path("<int:pk>/signed/<int:signature_pk>/", wrap(self.signed_view),
+                 name="governance_approvalrequest_signed"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_sign": user_can(request.user, Action.APPROVAL_SIGN)}
+        return super().changelist_view(request, extra_context)
+
+    def _context(self, request: HttpRequest, **extra) -> dict[str, Any]:
+        return {**self.admin_site.each_context(request), "opts": self.opts, **extra}
+
+    def _get_or_404(self, request: HttpRequest, pk: int) -> ApprovalRequest:
+        try:
+            return selectors.approval_request_get_for_user(user=request.user, pk=pk)
+        except ApplicationError as exc:
+            raise Http404(exc.message) from None
+
+    def pending_view(self, request: HttpRequest) -> HttpResponse:
+        """Pending requests that still need a role the logged-in user holds, oldest first."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        rows = approval_requests_pending_for_user(user=request.user)
+        roles = sorted(user_roles(request.user) - {Role.AUDITOR, Role.CI_SERVICE})
+        return TemplateResponse(request, "admin/governance/approvalrequest/pending.html", self._context(
+            request, rows=rows, roles=roles, can_sign=user_can(request.user, Action.APPROVAL_SIGN),
+            title="Pending requests for my roles"))
+
+    def sign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The evidence, the signatures so far, what the gate says now, and the signing form."""
+        if not user_can(request.user, Action.APPROVAL_SIGN) or Role.CI_SERVICE in user_roles(request.user):
+            raise PermissionDenied(NO_SIGNING_RIGHT.format(user=request.user.get_username()))
+        target = self._get_or_404(request, pk)
+        held = user_roles(request.user)
+        form = SignForm(request.POST or None, roles=[r for r in target.policy.required_roles if r in held])
+        refusal = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                signature = approval_request_sign(actor=request.user, request=target, password=data["password"],
+                                                  meaning=data["meaning"], reason=data["reason"],
+                                                  role=data["role"] or None)
+            except ApplicationError as exc:
+                refusal = exc
+            else:
+                return HttpResponseRedirect(reverse("admin:governance_approvalrequest_signed",
+                                                    args=[target.pk, signature.pk]))
+            target = self._get_or_404(request, pk)  # the refusal may have come after a state change elsewhere
+        return TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
+            request, **self._evidence_context(target), form=form, refusal=refusal,
+            title=f"Sign-off: {target}"))
+
+    def _evidence_context(self, target: ApprovalRequest) -> dict[str, Any]:
+        version = target.model_version
+        gate_checks = None
+        if target.kind == ApprovalRequest.Kind.DEPLOYMENT and version is not None:
+            gate_checks, _approved = gate_checks_compute(model_version=version, environment=target.environment,
+                                                         artifact_sha256=version.artifact_sha256)
+        changed = _evidence_changes(target)
+        signatures = list(target.signatures.all())
+        return {
+            "target": target, "model": target.model, "version": version,
+            "authors": list(version.authors.values_list("username", flat=True)) if version else [],
+            "evidence": target.evidence, "evidence_json": json.dumps(target.evidence, indent=2, sort_keys=True),
+            "datasets": target.evidence.get("datasets") or target.evidence.get("proposed_datasets") or [],
+            "reports": target.evidence.get("reports") or [],
+            "signatures": [{"s": s, "signed_at": _utc(s.signed_at), "verifies": signature_verify(s, target)}
+                           for s in signatures],
+            "roles_open": approval_request_roles_open(target),
+            "policy_roles": _roles_text(target.policy.required_roles),
+            "gate_checks": gate_checks,
+            "evidence_warning": EVIDENCE_CHANGED.format(keys=", ".join(changed)) if changed else "",
+            "is_pending": target.status == Status.PENDING,
+        }
+
+    def signed_view(self, request: HttpRequest, pk: int, signature_pk: int) -> HttpResponse:
+        """The manifestation of a signature just made (21 CFR 11.50): name, role, meaning, reason, UTC time, hash."""
+        target = self._get_or_404(request, pk)
+        signature = target.signatures.filter(pk=signature_pk).first()
+        if signature is None:
+            raise Http404("No such signature on this request.")
+        return TemplateResponse(request, "admin/governance/approvalrequest/signed.html", self._context(
+            request, target=target, signature=signature, signed_at=_utc(signature.signed_at),
+            verifies=signature_verify(signature, target), title=f"Signed: {target}"))
+
+    def has_withdraw_permission(self, request: HttpRequest) -> bool:
+        return user_can(request.user, Action.APPROVAL_WITHDRAW)
+
+    @admin.action(description=_("Withdraw the selected pending requests (asks for a reason)"),
+                  permissions=["withdraw"])
+    def withdraw_selected(self, request: HttpRequest, queryset: QuerySet):
+        form = WithdrawForm(request.POST if "withdraw_reason_given" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            done = 0
+            for target in queryset:
+                try:
+                    approval_request_withdraw(actor=request.user, request=target, reason=form.cleaned_data["reason"])
+                except ApplicationError as exc:
+                    self.message_user(request, f"#{target.pk}: {exc.message}", messages.ERROR)
+                else:
+                    done += 1
+            if done:
+                self.message_user(request, f"Withdrew {done} request(s).", messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/governance/approvalrequest/withdraw.html", self._context(
+            request, form=form, targets=list(queryset), action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+            title="Withdraw approval requests"))
+
+
+# --- read-only records ------------------------------------------------------------------------------
+
+@admin.register(Signature)
+class SignatureAdmin(_ReadOnlyAdmin):
+    list_display = ["request", "printed_name", "role", "meaning", "signed_at_utc", "short_record", "verifies"]
+    list_filter = ["meaning", "role"]
+    search_fields = ["printed_name", "record_sha256", "signer__username"]
+    list_select_related = ["request", "request__model", "request__model_version"]
+    fields = readonly_fields = ["request", "printed_name", "signer", "role", "meaning", "reason", "signed_at_utc",
+                                "record_sha256", "verifies"]
+
+    def get_queryset(self, request):
+        readable = selectors.approval_request_list(user=request.user).order_by().values("pk")
+        return super().get_queryset(request).filter(request__in=readable)
+
+    @admin.display(description=_("signed at (UTC)"), ordering="signed_at")
+    def signed_at_utc(self, obj: Signature) -> str:
+        return _utc(obj.signed_at)
+
+    @admin.display(description=_("record sha256"))
+    def short_record(self, obj: Signature) -> str:
+        return obj.record_sha256[:16] + "…"
+
+    @admin.display(description=_("verifies"), boolean=True)
+    def verifies(self, obj: Signature) -> bool:
+        return signature_verify(obj)
+
+
+def _scoped_to_teams(user: Any, queryset: QuerySet, team_path: str) -> QuerySet:
+    """As the selectors do: governance roles and administrators read all, others their teams' records."""
+    if not user_can(user, Action.DEPLOYMENT_READ):
+        return queryset.none()
+    if user_reads_all(user):
+        return queryset
+    return queryset.filter(**{f"{team_path}__members": user}).distinct()
+
+
+@admin.register(GateDecision)
+class GateDecisionAdmin(_ReadOnlyAdmin):
+    list_display = ["decision_id", "model_version", "environment", "allowed", "failed_checks", "evaluated_by",
+                    "evaluated_at"]
+    list_filter = ["allowed", EnvironmentFilter]
+    search_fields = ["=decision_id", "model_version__model__name", "artifact_sha256"]
+    list_select_related = ["model_version", "model_version__model", "evaluated_by"]
+    fields = readonly_fields = ["decision_id", "model_version", "environment", "artifact_sha256", "allowed",
+                                "checks_display", "approval_request", "evaluated_by", "evaluated_at"]
+
+    def get_queryset(self, request):
+        return _scoped_to_teams(request.user, super().get_queryset(request), "model_version__model__team")
+
+    @admin.display(description=_("failed checks"))
+    def failed_checks(self, obj: GateDecision) -> str:
+        return ", ".join(check["code"] for check in obj.checks if not check["passed"]) or "—"
+
+    @admin.display(description=_("checks"))
+    def checks_display(self, obj: GateDecision):
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                                ((c["code"], "passed" if c["passed"] else "FAILED", c["message"]) for c in obj.checks))
+        return format_html("<table><thead><tr><th>check</th><th>result</th><th>message</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows)
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(_ReadOnlyAdmin):
+    """The deployment history per environment: filter by environment; newest first within it."""
+
+    list_display = ["environment", "model", "version_number", "short_artifact", "deployed_by", "deployed_at",
+                    "is_rollback", "decision_link", "approval_request"]
+    list_filter = [EnvironmentFilter, "is_rollback", "model"]
+    search_fields = ["model__name", "artifact_sha256", "=decision__decision_id"]
+    date_hierarchy = "deployed_at"
+    fields = readonly_fields = ["environment", "model", "model_version", "artifact_sha256", "deployed_by",
+                                "deployed_at", "is_rollback", "previous", "decision_link", "approval_request"]
+
+    def get_queryset(self, request):
+        return selectors.deployment_list(user=request.user)
+
+    def get_ordering(self, request):
+        return ["environment", "-deployed_at", "-id"]
+
+    @admin.display(description=_("version"))
+    def version_number(self, obj: Deployment) -> str:
+        return f"v{obj.model_version.version}"
+
+    @admin.display(description=_("artifact sha256"))
+    def short_artifact(self, obj: Deployment) -> str:
+        return obj.artifact_sha256[:16] + "…"
+
+    @admin.display(description=_("gate decision"))
+    def decision_link(self, obj: Deployment):
+        url = reverse("admin:governance_gatedecision_change", args=[obj.decision_id])
+        return format_html('<a href="{}"><code>{}</code></a>', url, obj.decision.decision_id)
