@@ -69,6 +69,10 @@ def _utc(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _utc_short(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _roles_text(required_roles: dict[str, int]) -> str:
     return ", ".join(f"{count} {role}" for role, count in sorted(required_roles.items())) or "—"
 
@@ -367,15 +371,15 @@ class EnvironmentFilter(admin.SimpleListFilter):
 class ApprovalRequestAdmin(_ReadOnlyAdmin):
     """Requests the user may read; the sign-off page and withdrawal call the services."""
 
-    list_display = ["id", "kind", "model", "version_number", "environment", "status", "risk_tier",
-                    "policy_version", "requested_by", "created_at", "signature_count", "sign_link"]
-    list_display_links = ["id", "kind"]
+    list_display = ["id", "target", "status", "tier_and_policy", "requested_by", "opened_short",
+                    "signature_count", "sign_link"]
+    list_display_links = ["id", "target"]
     list_filter = ["kind", "status", EnvironmentFilter, RiskTierFilter]
     search_fields = ["model__name", "evidence_sha256", "reason"]
     actions = ["withdraw_selected"]
     fields = readonly_fields = [
         "kind", "status", "model", "version_number", "environment", "risk_tier", "reason", "requested_by",
-        "created_at", "decided_at", "decision_reason", "policy_link", "evidence_sha256", "evidence_display",
+        "opened_at_utc", "decided_at_utc", "decision_reason", "policy_link", "evidence_sha256", "evidence_display",
         "signatures_display", "sign_link",
     ]
 
@@ -390,13 +394,31 @@ class ApprovalRequestAdmin(_ReadOnlyAdmin):
     def version_number(self, obj: ApprovalRequest) -> str:
         return f"v{obj.model_version.version}" if obj.model_version_id else "—"
 
+    @admin.display(description=_("about"))
+    def target(self, obj: ApprovalRequest) -> str:
+        if obj.model_version_id:
+            return f"deploy {obj.model.name} v{obj.model_version.version} → {obj.environment}"
+        return f"retrain {obj.model.name}"
+
+    @admin.display(description=_("opened at (UTC)"), ordering="created_at")
+    def opened_at_utc(self, obj: ApprovalRequest) -> str:
+        return _utc(obj.created_at)
+
+    @admin.display(description=_("decided at (UTC)"))
+    def decided_at_utc(self, obj: ApprovalRequest) -> str:
+        return _utc(obj.decided_at)
+
+    @admin.display(description=_("opened (UTC)"), ordering="created_at")
+    def opened_short(self, obj: ApprovalRequest) -> str:
+        return _utc_short(obj.created_at)
+
+    @admin.display(description=_("risk tier, policy"), ordering="model__risk_tier")
+    def tier_and_policy(self, obj: ApprovalRequest) -> str:
+        return f"{obj.model.risk_tier}, v{obj.policy.version}"
+
     @admin.display(description=_("risk tier"))
     def risk_tier(self, obj: ApprovalRequest) -> str:
         return obj.model.risk_tier
-
-    @admin.display(description=_("policy"))
-    def policy_version(self, obj: ApprovalRequest) -> str:
-        return f"{obj.policy.risk_tier} v{obj.policy.version}"
 
     @admin.display(description=_("policy version signed under"))
     def policy_link(self, obj: ApprovalRequest):
@@ -417,7 +439,8 @@ class ApprovalRequestAdmin(_ReadOnlyAdmin):
         if not signatures:
             return "None yet."
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            '<td><code style="word-break: break-all">{}</code></td><td>{}</td></tr>',
             ((s.printed_name, s.role, s.meaning, s.reason or "—", _utc(s.signed_at), s.record_sha256,
               "yes" if signature_verify(s, obj) else "NO") for s in signatures))
         return format_html(
@@ -486,10 +509,10 @@ class ApprovalRequestAdmin(_ReadOnlyAdmin):
                                                     args=[target.pk, signature.pk]))
             target = self._get_or_404(request, pk)  # the refusal may have come after a state change elsewhere
         return TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
-            request, **self._evidence_context(target), form=form, refusal=refusal,
+            request, **self._evidence_context(target, viewer=request.user), form=form, refusal=refusal,
             title=f"Sign-off: {target}"))
 
-    def _evidence_context(self, target: ApprovalRequest) -> dict[str, Any]:
+    def _evidence_context(self, target: ApprovalRequest, *, viewer: Any) -> dict[str, Any]:
         version = target.model_version
         gate_checks = None
         if target.kind == ApprovalRequest.Kind.DEPLOYMENT and version is not None:
@@ -510,6 +533,8 @@ class ApprovalRequestAdmin(_ReadOnlyAdmin):
             "gate_checks": gate_checks,
             "evidence_warning": EVIDENCE_CHANGED.format(keys=", ".join(changed)) if changed else "",
             "is_pending": target.status == Status.PENDING,
+            "mine": [s for s in signatures if s.signer_id == viewer.pk],
+            "is_requester": target.requested_by_id == viewer.pk,
         }
 
     def signed_view(self, request: HttpRequest, pk: int, signature_pk: int) -> HttpResponse:
@@ -612,8 +637,8 @@ class GateDecisionAdmin(_ReadOnlyAdmin):
 class DeploymentAdmin(_ReadOnlyAdmin):
     """The deployment history per environment: filter by environment; newest first within it."""
 
-    list_display = ["environment", "model", "version_number", "short_artifact", "deployed_by", "deployed_at",
-                    "is_rollback", "decision_link", "approval_request"]
+    list_display = ["environment", "model_and_version", "short_artifact", "deployed_by", "deployed_short",
+                    "is_rollback", "short_decision"]
     list_filter = [EnvironmentFilter, "is_rollback", "model"]
     search_fields = ["model__name", "artifact_sha256", "=decision__decision_id"]
     date_hierarchy = "deployed_at"
@@ -630,9 +655,21 @@ class DeploymentAdmin(_ReadOnlyAdmin):
     def version_number(self, obj: Deployment) -> str:
         return f"v{obj.model_version.version}"
 
+    @admin.display(description=_("deployed (UTC)"), ordering="deployed_at")
+    def deployed_short(self, obj: Deployment) -> str:
+        return _utc_short(obj.deployed_at)
+
+    @admin.display(description=_("model"), ordering="model__name")
+    def model_and_version(self, obj: Deployment) -> str:
+        return f"{obj.model.name} v{obj.model_version.version}"
+
     @admin.display(description=_("artifact sha256"))
     def short_artifact(self, obj: Deployment) -> str:
-        return obj.artifact_sha256[:16] + "…"
+        return obj.artifact_sha256[:12] + "…"
+
+    @admin.display(description=_("gate decision"))
+    def short_decision(self, obj: Deployment):
+        return format_html("<code>{}…</code>", str(obj.decision.decision_id)[:8])
 
     @admin.display(description=_("gate decision"))
     def decision_link(self, obj: Deployment):

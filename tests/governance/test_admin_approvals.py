@@ -292,9 +292,11 @@ def test_deployment_history_per_environment(world, audit_flush):
     empty_env = login(world.engineer).get("/admin/governance/deployment/?environment=production")
     # then
     html = team_view.content.decode()
-    assert team_view.status_code == 200 and str(decision.decision_id) in html
-    assert world.v1.artifact_sha256[:16] in html
-    assert str(decision.decision_id) not in other_view.content.decode()  # another team's history is hidden
+    assert team_view.status_code == 200
+    rows = list(team_view.context["cl"].result_list)
+    assert [(d.environment, d.model_version_id, d.decision_id) for d in rows] == [("dev", world.v1.pk, decision.pk)]
+    assert world.v1.artifact_sha256[:12] in html and str(decision.decision_id)[:8] in html
+    assert list(other_view.context["cl"].result_list) == []  # another team's history is hidden
     assert list(empty_env.context["cl"].result_list) == []
 
 
@@ -339,3 +341,36 @@ def test_the_sign_off_form_carries_a_csrf_token_that_works(world, audit_flush):
     # then
     assert response.status_code == 302
     assert Signature.objects.get().role == "risk_officer"
+
+
+@pytest.mark.django_db
+def test_five_wrong_passwords_lock_signing_and_the_page_says_so(world, audit_flush):
+    # given
+    request = open_request(world)
+    client = login(world.risk)
+    url = reverse(SIGN_URL, args=[request.pk])
+    for _ in range(5):
+        client.post(url, {"password": "not-it", "meaning": "approve"})
+    # when: the right password, too late
+    response = client.post(url, {"password": PASSWORD, "meaning": "approve"})
+    audit_flush()
+    # then
+    assert "Signing is locked for risk after 5 failed re-authentications." in response.content.decode()
+    assert Signature.objects.count() == 0
+    assert events(AuditAction.SIGNING_REAUTH_FAILED) == 5 and events(AuditAction.SIGNING_LOCKED) == 1
+
+
+@pytest.mark.django_db
+def test_the_sign_off_page_warns_when_the_evidence_moved_since_opening(world, audit_flush):
+    # given: the high policy gets a new version after the request was opened
+    from governance.services.policies import policy_update
+
+    request = open_request(world)
+    policy_update(actor=world.compliance, risk_tier="high", changes={"max_approval_age_days": 10}, reason="tighter")
+    # when
+    page = login(world.risk).get(reverse(SIGN_URL, args=[request.pk]))
+    # then
+    assert page.context["evidence_warning"] == (
+        "The evidence changed since this request was opened (policy); an approval signed now would be void at "
+        "the gate. Ask the requester to open a new request.")
+    assert "The evidence changed since this request was opened (policy)" in page.content.decode()
