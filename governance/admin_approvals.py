@@ -171,8 +171,8 @@ def _form_errors_add(form: forms.Form, exc: ApplicationError) -> None:
 class ApprovalPolicyAdmin(_ReadOnlyAdmin):
     """Every version of every tier; "edit" makes the tier's next version through `policy_update`."""
 
-    list_display = ["risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
-                    "reports", "created_by", "created_at", "change_reason"]
+    list_display = ["risk_tier", "version", "is_current", "approvable", "signers", "reports", "created_at",
+                    "change_reason"]
     list_filter = ["risk_tier", "approvable"]
     list_select_related = ["created_by"]
     ordering = ["risk_tier", "-version"]

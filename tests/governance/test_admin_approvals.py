@@ -304,14 +304,19 @@ def test_deployment_history_per_environment(world, audit_flush):
 def test_another_teams_request_is_404_on_the_sign_off_page(world):
     # given: an ml_engineer of another team (a signing role, no governance role)
     request = open_request(world)
+    approval_request_sign(actor=world.validator, request=request, password=PASSWORD, meaning="approve")
     outsider = World(tier="minimal", prefix="x")
     staff(outsider.signing_engineer)
     # when
     response = login(outsider.signing_engineer).get(reverse(SIGN_URL, args=[request.pk]))
     listing = login(outsider.signing_engineer).get("/admin/governance/approvalrequest/")
+    signatures = login(outsider.signing_engineer).get("/admin/governance/signature/")
+    own_team = login(world.signing_engineer).get("/admin/governance/signature/")
     # then
     assert response.status_code == 404
     assert list(listing.context["cl"].result_list) == []
+    assert list(signatures.context["cl"].result_list) == []
+    assert [s.signer_id for s in own_team.context["cl"].result_list] == [world.validator.pk]
 
 
 @pytest.mark.django_db
