@@ -65,8 +65,10 @@ MLFLOW_SPEC = "mlflow>=3,<4"
 MLFLOW_VENV = REPO_ROOT / "var" / "bench" / "mlflow-venv"
 PASSWORD = "bench-Attest-pw-7"  # noqa: S105 - throwaway users of a scratch database
 
-# concurrency -> (full, quick): (requests, seconds); whichever bound is reached first ends the run
-SIZES = {1: ((300, 15.0), (40, 3.0)), 8: ((4000, 40.0), (200, 4.0)), 32: ((6000, 45.0), (300, 4.0))}
+# concurrency -> (full, quick): (requests, seconds); whichever bound is reached first ends the run.
+# 0 is the unmeasured warm-up (at concurrency 8).
+SIZES = {0: ((400, 8.0), (80, 3.0)), 1: ((300, 15.0), (30, 2.0)),
+         8: ((4000, 40.0), (200, 4.0)), 32: ((6000, 45.0), (300, 4.0))}
 
 
 def log(message: str) -> None:
@@ -185,6 +187,23 @@ class Server:
                 self.proc.wait(timeout=10)
         self._log.close()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of every live process of the server's group (Linux /proc; 0.0 elsewhere)."""
+        if self.proc is None:
+            return 0.0
+        total = 0
+        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[2]) == self.proc.pid:  # fields[2] is the process group id
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / tick
+
     def log_tail(self, chars: int = 2000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]
@@ -216,15 +235,32 @@ def http_json(method: str, port: int, path: str, body: dict[str, Any] | None = N
         return response.status, raw.decode(errors="replace")
 
 
-def measure(port: int, request: HttpRequest, quick: bool, label: str) -> dict[int, LoadResult]:
+def measure(server: Server, request: HttpRequest, quick: bool, label: str,
+            probe_path: str) -> tuple[dict[int, LoadResult], LoadResult, LoadResult, float]:
+    """(the request at each concurrency, the warm-up, a trivial endpoint at concurrency 1, server CPU ms/request).
+
+    The probe (`/healthz`, MLflow's `/health`) costs the server almost nothing, so its p50 at
+    concurrency 1 is the loopback round trip: ~40 ms there would be a Nagle/delayed-ACK stall.
+    """
+    total, seconds = size(1, quick)
+    probe = load_run("127.0.0.1", server.port, HttpRequest("GET", probe_path), concurrency=1, total=total,
+                     seconds=seconds)
+    log(f"{label}: probe GET {probe_path} c=1: p50 {probe.p50:.2f} ms, p99 {probe.p99:.2f} ms")
+    # Unmeasured warm-up at concurrency 8: every worker process imports, connects and fills its caches.
+    total, seconds = size(0, quick)
+    warm = load_run("127.0.0.1", server.port, request, concurrency=8, total=total, seconds=seconds)
     results = {}
+    cpu_before, served = server.cpu_seconds(), 0
     for concurrency in CONCURRENCIES:
         total, seconds = size(concurrency, quick)
-        result = load_run("127.0.0.1", port, request, concurrency=concurrency, total=total, seconds=seconds)
+        result = load_run("127.0.0.1", server.port, request, concurrency=concurrency, total=total, seconds=seconds)
         log(f"{label} c={concurrency}: {result.rps:.0f} rps, p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, "
             f"{result.errors} errors of {result.requests}" + (f" ({result.first_error})" if result.errors else ""))
         results[concurrency] = result
-    return results
+        served += result.answered + result.errors  # warm-ups included: the server spent CPU on them
+    cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, served)
+    log(f"{label}: server CPU {cpu_ms:.2f} ms per request")
+    return results, warm, probe, cpu_ms
 
 
 # --- Attest ---------------------------------------------------------------------------------------
@@ -258,15 +294,17 @@ def attest_measure(postgres_url: str | None, args: argparse.Namespace) -> dict[s
             expect_status=200, expect_body=b'"allowed":true')
         log(f"{scratch.vendor}: gunicorn on 127.0.0.1:{port}, {args.workers} {args.worker_class} workers "
             f"x {args.threads} threads")
-        with Server("gunicorn", cmd, env, port, "/healthz", scratch.var_dir / "gunicorn.log", start_timeout=60):
-            results = measure(port, request, args.quick, f"Attest gate ({scratch.vendor})")
+        with Server("gunicorn", cmd, env, port, "/healthz", scratch.var_dir / "gunicorn.log",
+                    start_timeout=60) as server:
+            results, warm, probe, cpu_ms = measure(server, request, args.quick,
+                                                   f"Attest gate ({scratch.vendor})", "/healthz")
         check = run_child("check", scratch.url, scratch.var_dir)
-        answered = sum(r.answered for r in results.values())
+        answered = warm.answered + sum(r.answered for r in results.values())  # warm-up answers are logged too
         check["answered"] = answered
         check["one_event_per_answer"] = check["gate_events"] == answered == check["allowed_decisions"]
         log(f"{scratch.vendor}: {answered} answers, {check['gate_events']} gate events, "
             f"{check['queued']} queued; {check['verify_line']}")
-        return {"vendor": scratch.vendor, "results": results, "check": check}
+        return {"vendor": scratch.vendor, "results": results, "check": check, "probe": probe, "cpu_ms": cpu_ms}
 
 
 # --- MLflow ---------------------------------------------------------------------------------------
@@ -320,7 +358,8 @@ def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
                "--default-artifact-root", f"{tmp}/artifacts"]
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
         log(f"MLflow {version}: tracking server on 127.0.0.1:{port}, {args.workers} workers, SQLite store")
-        with Server("mlflow server", cmd, env, port, "/health", Path(tmp) / "mlflow.log", start_timeout=180):
+        with Server("mlflow server", cmd, env, port, "/health", Path(tmp) / "mlflow.log",
+                    start_timeout=180) as server:
             status, answer = http_json("POST", port, "/api/2.0/mlflow/registered-models/create",
                                        {"name": "credit-scoring"})
             if status != 200:
@@ -331,8 +370,8 @@ def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"MLflow model-versions/create answered {status}: {answer}")
             request = HttpRequest("GET", "/api/2.0/mlflow/model-versions/get?name=credit-scoring&version=1",
                                   expect_status=200, expect_body=b'"version"')
-            results = measure(port, request, args.quick, f"MLflow {version} read")
-    return {"version": version, "results": results}
+            results, _, probe, cpu_ms = measure(server, request, args.quick, f"MLflow {version} read", "/health")
+    return {"version": version, "results": results, "probe": probe, "cpu_ms": cpu_ms}
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -392,6 +431,14 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
                 f"latency in ms; ratio = Attest rps / MLflow rps",
                 ["database: concurrency", "Attest rps", "p50", "p99", "errors", "requests",
                  "MLflow rps", "p50", "p99", "errors", "ratio"], rows)
+    probe_rows = [(f"Attest ({side['vendor']}): gate", side["cpu_ms"], "/healthz", side["probe"].p50, side["probe"].p99)
+                  for side in attest]
+    if peer_results:
+        probe_rows.append(("MLflow: model-versions/get", mlflow["cpu_ms"], "/health", mlflow["probe"].p50,
+                           mlflow["probe"].p99))
+    table_print("Per request: server CPU (all server processes, every request of the runs above) and a trivial "
+                "endpoint at concurrency 1 (p50 ~40 ms there would be a Nagle/delayed-ACK stall)",
+                ["server: request", "server CPU ms/request", "probe", "probe p50 ms", "probe p99 ms"], probe_rows)
     for side in attest:
         check = side["check"]
         print(f"\n{side['vendor']}: {check['answered']:,} gate answers (warm-up included), "
@@ -422,8 +469,14 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
                             f"{prefix}_p99_ms": round(r.p99, 3), f"{prefix}_errors": r.errors,
                             f"{prefix}_requests": r.requests})
         figures.update({f"attest_{side['vendor']}_{k}": v for k, v in side["check"].items() if k != "verify_line"})
+        figures[f"attest_{side['vendor']}_server_cpu_ms"] = round(side["cpu_ms"], 3)
+        figures[f"attest_{side['vendor']}_probe_p50_ms"] = round(side["probe"].p50, 3)
+        figures[f"attest_{side['vendor']}_probe_p99_ms"] = round(side["probe"].p99, 3)
     if peer_results:
         figures["mlflow_version"] = mlflow["version"]
+        figures["mlflow_server_cpu_ms"] = round(mlflow["cpu_ms"], 3)
+        figures["mlflow_probe_p50_ms"] = round(mlflow["probe"].p50, 3)
+        figures["mlflow_probe_p99_ms"] = round(mlflow["probe"].p99, 3)
         for c, r in peer_results.items():
             figures.update({f"mlflow_c{c}_rps": round(r.rps, 1), f"mlflow_c{c}_p50_ms": round(r.p50, 3),
                             f"mlflow_c{c}_p99_ms": round(r.p99, 3), f"mlflow_c{c}_errors": r.errors,
