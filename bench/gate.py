@@ -322,7 +322,7 @@ def mlflow_install(venv: Path, quick: bool) -> str | None:
     if mlflow_ready(venv):
         return None
     if quick:
-        return f"not installed in {venv.relative_to(REPO_ROOT)} (--quick never installs; run once at full size)"
+        return f"not installed in {venv} (--quick never installs; run once at full size)"
     log(f"installing {MLFLOW_SPEC} into {venv} (once; later runs reuse it)")
     venv.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -346,14 +346,15 @@ def mlflow_version(venv: Path) -> str:
 
 def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
     """MLflow's tracking server, same workers, SQLite store; one model version; its read under load."""
-    why_not = mlflow_install(MLFLOW_VENV, args.quick)
+    venv = args.mlflow_venv.resolve()
+    why_not = mlflow_install(venv, args.quick)
     if why_not is not None:
         log(f"MLflow not measured: {why_not}")
         return {"error": why_not}
-    version = mlflow_version(MLFLOW_VENV)
+    version = mlflow_version(venv)
     with tempfile.TemporaryDirectory(prefix="attest-bench-mlflow-") as tmp:
         port = free_port()
-        cmd = [str(MLFLOW_VENV / "bin" / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        cmd = [str(venv / "bin" / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(args.workers), "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
                "--default-artifact-root", f"{tmp}/artifacts"]
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
@@ -379,6 +380,8 @@ def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
 def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-mlflow", action="store_true", help="skip the MLflow peer (peer and ratio null)")
     parser.add_argument("--sqlite", action="store_true", help="also measure Attest on SQLite")
+    parser.add_argument("--mlflow-venv", type=Path, default=MLFLOW_VENV,
+                        help=f"virtualenv of the MLflow peer, created when missing (default {MLFLOW_VENV})")
     parser.add_argument("--workers", type=int, default=4, help="server processes, both servers (default 4)")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (default gthread)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (default 2)")
