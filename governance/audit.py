@@ -36,8 +36,9 @@ _RECORD_COLUMNS = ("timestamp", "actor_json", "actor_user_id", "action", "object
 _RECORD_SQL = ", ".join(_RECORD_COLUMNS)
 _EVENT_COLUMNS = (*_RECORD_COLUMNS, "seq", "entry_id", "prev_hash", "hash")
 _QUEUE_INSERT = f"INSERT INTO {_QUEUE} ({_RECORD_SQL}) VALUES ({', '.join(['%s'] * len(_RECORD_COLUMNS))})"
-# Entry ids this process chained in its last batch: a writer whose entry is among them knows
-# without asking the database that it is chained.
+# Entry ids this process chained in its last committed batch: the other on-commit hooks of a
+# transaction that recorded many events find theirs here without asking the database.
+# audit_event_record() empties it.
 _recently_chained: frozenset[int] = frozenset()
 
 
@@ -146,6 +147,10 @@ def audit_event_record(
             cursor.execute(_QUEUE_INSERT, stored)
             pk = cursor.lastrowid
     entry = AuditQueueEntry.from_db(connection.alias, None, [pk, *values])
+    # Forget what the last batch chained: the cache may only ever answer for entries recorded
+    # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
+    global _recently_chained
+    _recently_chained = frozenset()
     transaction.on_commit(functools.partial(audit_log_sequence, entry_ids=[pk]))
     return entry
 
