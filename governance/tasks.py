@@ -24,3 +24,69 @@ def audit_log_sequence_task() -> int:
 def audit_checkpoint_create_task() -> int:
     """Sign a checkpoint over every event so far; returns its size."""
     return audit_checkpoint_create().size
+
+
+# --- notifications and expiry (docs/notifications.md) ------------------------------------------
+
+from django.conf import settings  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from governance.notify import DeliveryFailed  # noqa: E402
+from governance.services.approvals import approval_requests_expire_due  # noqa: E402
+from governance.services.notifications import (  # noqa: E402
+    NotificationBusy,
+    notification_deliver,
+    notification_fanout,
+)
+
+
+@shared_task(name="governance.tasks.notification_fanout_task")
+def notification_fanout_task(payload: dict) -> int:
+    """Create the deliveries of one approval-request event and queue each; returns how many are pending."""
+    pending = notification_fanout(payload=payload)
+    for delivery in pending:
+        # After commit: the worker that picks the delivery up must see its row.
+        transaction.on_commit(lambda pk=delivery.pk: _deliver_queue(pk))
+    return len(pending)
+
+
+def notification_fanout_queue(payload: dict) -> None:
+    """Queue the fan-out of one event (the approvals service calls this on commit)."""
+    if notification_fanout_task.app.conf.task_always_eager:
+        # apply(), not delay(): an eager delay() still acquires a broker producer, caching a
+        # connection pool for a broker that does not exist (none configured).
+        notification_fanout_task.apply((payload,))
+    else:
+        notification_fanout_task.delay(payload)
+
+
+def _deliver_queue(delivery_id: int) -> None:
+    if not notification_deliver_task.app.conf.task_always_eager:
+        notification_deliver_task.delay(delivery_id)
+        return
+    # Eager mode (no broker: development and the embedded test run) has no worker to come back
+    # later, and with task_eager_propagates Celery raises its Retry instead of re-running the
+    # task. Make the same attempts here, at once: there is nobody to wait for a backoff.
+    limit = notification_deliver_task.max_retries
+    for attempt in range(limit + 1):
+        try:
+            notification_deliver(delivery_id=delivery_id, final_attempt=attempt == limit)
+            return
+        except (DeliveryFailed, NotificationBusy):
+            continue
+
+
+@shared_task(name="governance.tasks.notification_deliver_task", bind=True,
+             autoretry_for=(DeliveryFailed, NotificationBusy), retry_backoff=True,
+             retry_backoff_max=settings.ATTEST_NOTIFY_RETRY_BACKOFF_MAX_SECONDS, retry_jitter=True,
+             max_retries=settings.ATTEST_NOTIFY_MAX_RETRIES)
+def notification_deliver_task(self, delivery_id: int) -> str:
+    """One attempt at one delivery; retried with exponential backoff; returns the row's status."""
+    final = self.request.retries >= self.max_retries
+    return notification_deliver(delivery_id=delivery_id, final_attempt=final).status
+
+
+@shared_task(name="governance.tasks.approval_requests_expire_task")
+def approval_requests_expire_task() -> int:
+    """Expire every pending approval request past its policy's maximum age; returns how many."""
+    return approval_requests_expire_due()

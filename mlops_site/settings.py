@@ -242,3 +242,36 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- notifications (docs/notifications.md) -------------------------------------------------
+# Approval-request events go to each webhook URL (signed) and by email to the people concerned.
+ATTEST_WEBHOOK_URLS = env_list("ATTEST_WEBHOOK_URLS", [])
+ATTEST_WEBHOOK_SECRET = env_str("ATTEST_WEBHOOK_SECRET")
+if ATTEST_WEBHOOK_URLS and not ATTEST_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ATTEST_WEBHOOK_URLS is set but ATTEST_WEBHOOK_SECRET is not; webhooks are signed.")
+# Off: webhook hosts that resolve to loopback or private addresses are refused (SSRF rule).
+ATTEST_WEBHOOK_ALLOW_PRIVATE = env_bool("ATTEST_WEBHOOK_ALLOW_PRIVATE", False)
+# A PEM bundle to trust instead of the system's CAs (a receiver behind an internal CA).
+ATTEST_WEBHOOK_CA_FILE = env_str("ATTEST_WEBHOOK_CA_FILE")
+ATTEST_WEBHOOK_TIMEOUT_SECONDS = env_int("ATTEST_WEBHOOK_TIMEOUT_SECONDS", 10)
+ATTEST_NOTIFY_MAX_RETRIES = env_int("ATTEST_NOTIFY_MAX_RETRIES", 8)
+ATTEST_NOTIFY_RETRY_BACKOFF_MAX_SECONDS = env_int("ATTEST_NOTIFY_RETRY_BACKOFF_MAX_SECONDS", 900)
+# Where emails point people (the admin page of the request).
+ATTEST_SITE_URL = env_str("ATTEST_SITE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "attest@localhost")
+# Approval requests past their policy's maximum age are expired on this schedule.
+CELERY_BEAT_SCHEDULE["approval-expiry"] = {
+    "task": "governance.tasks.approval_requests_expire_task",
+    "schedule": timedelta(minutes=env_int("ATTEST_APPROVAL_EXPIRY_MINUTES", 15)),
+}

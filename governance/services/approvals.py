@@ -31,6 +31,7 @@ from governance.selectors import (
     policy_current,
     report_refs,
 )
+from governance.services.notifications import approval_notification_schedule
 from governance.services.signatures import (
     approval_request_record_sha256,
     signing_failures_reset,
@@ -49,6 +50,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.REJECTED: frozenset(),
     Status.WITHDRAWN: frozenset(),
     Status.EXPIRED: frozenset(),
+}
+# The decisions that are notified (docs/notifications.md); a withdrawal is not.
+_TRANSITION_NOTIFIED = {
+    Status.APPROVED: "approval_request.approved",
+    Status.REJECTED: "approval_request.rejected",
+    Status.EXPIRED: "approval_request.expired",
 }
 _TRANSITION_ACTIONS = {
     Status.APPROVED: AuditAction.APPROVAL_APPROVED,
@@ -80,6 +87,8 @@ def _transition(*, request: ApprovalRequest, target: str, actor: Any, reason: st
     audit_event_record(actor=actor, system=system, action=_TRANSITION_ACTIONS[target], target=request,
                        before=before, after={"status": target, "decided_at": request.decided_at},
                        reason=reason or None)
+    if target in _TRANSITION_NOTIFIED:
+        approval_notification_schedule(request=request, event=_TRANSITION_NOTIFIED[target], actor=actor)
     return request
 
 
@@ -157,6 +166,7 @@ def approval_request_open(*, actor: Any, kind: str, model_version: Any = None, e
                        after={"status": request.status, "kind": kind, "evidence_sha256": request.evidence_sha256,
                               "policy": {"risk_tier": policy.risk_tier, "version": policy.version}},
                        reason=request.reason or None, payload={"evidence": evidence})
+    approval_notification_schedule(request=request, event="approval_request.opened")
     return request
 
 
@@ -285,6 +295,7 @@ def _sign_locked(*, actor: Any, request: ApprovalRequest, meaning: str, reason: 
                        after={"signature_id": signature.pk, "printed_name": printed_name, "role": chosen,
                               "meaning": meaning, "signed_at": signature.signed_at, "record_sha256": record_sha},
                        reason=reason or None)
+    approval_notification_schedule(request=request, event="approval_request.signed", signature=signature)
     signatures.append(signature)
     if meaning == Meaning.REJECT and chosen in policy.required_roles:
         _transition(request=request, target=Status.REJECTED, actor=actor, reason=reason)
