@@ -55,6 +55,7 @@ def celery_worker(transactional_db, settings):
     broker = settings.CELERY_BROKER_URL or "memory://"
     previous = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    _producer_pool_forget(app)
     app.conf.update(broker_url=broker, task_always_eager=False)
     try:
         app.control.purge()
@@ -62,3 +63,33 @@ def celery_worker(transactional_db, settings):
             yield worker
     finally:
         app.conf.update(previous)
+        _producer_pool_forget(app)
+
+
+def _producer_pool_forget(app) -> None:
+    """Drop the connection and producer pools cached for the broker URL of an earlier moment.
+
+    An eager .delay() caches a pool for the broker configured then (none: amqp://localhost), and
+    publishes would keep going there instead of to this worker's broker (Celery does the same
+    after a fork).
+    """
+    from kombu import pools
+
+    pools.reset()  # closes and forgets kombu's process-wide pools, keyed by broker URL
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def celery_eager(settings):
+    """Run tasks in-process even when the suite runs against a real broker (.ci/run's second pass).
+
+    For tests of what a task does, not of how it travels; those use `celery_worker`.
+    """
+    from mlops_site.celery import app
+
+    previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous

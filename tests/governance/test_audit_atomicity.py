@@ -11,7 +11,7 @@ from governance.audit import AuditAction, audit_event_record, audit_log_sequence
 from governance.audit_verify import audit_log_verify
 from governance.models import AuditEvent, AuditQueueEntry
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class _Refused(Exception):

@@ -40,7 +40,7 @@ def _append_events(database: dict, worker: int, count: int) -> None:
         connection.close()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_eight_processes_appending_500_each_leave_one_gapless_linked_chain():
     from django.db import connection
 

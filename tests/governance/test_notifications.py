@@ -102,6 +102,13 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Every test here but the real-worker one runs the notification tasks in-process."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
+
+
 @pytest.fixture
 def receiver(tmp_path, settings):
     cert, key = _certificate(tmp_path)
@@ -436,27 +443,12 @@ def _wait_for(predicate, what, deadline_s: float = 60.0):
     raise AssertionError(f"gave up waiting for {what()}")
 
 
-def _forget_eager_producer_pool() -> None:
-    """Drop the producer pool an earlier eager .delay() cached for the broker URL of that time.
-
-    Celery's eager apply_async acquires a producer, which caches a connection pool for the
-    broker configured then (none: amqp://localhost). The conftest worker switches the app to
-    memory:// (or Redis) afterwards, but publishes in this thread would still go to the cached
-    pool and never reach the worker. This is what Celery itself does after a fork.
-    """
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.mark.celery_worker
 def test_through_a_real_worker_the_commit_sends_retries_and_records(receiver, celery_worker, mailoutbox):
     # given (mailoutbox after celery_worker: starting the worker leaves Django's mail.outbox a new list)
     world = with_emails(World("limited"))
     receiver.answers = [500]
     # when: a real transaction commits, and the worker takes it from there
-    _forget_eager_producer_pool()
     with transaction.atomic():
         request = open_request(world)
     # then
