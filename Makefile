@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test lint bench fuzz clean
+.PHONY: help install demo test lint bench nightly clean
 
 help: ## show this help
 	@echo "Attest — ML governance and compliance audit service"
@@ -36,7 +36,13 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 
 bench: $(STAMP) ## run every benchmark at its quick size
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+	@for b in bench/*.py; do \
+	  case $$b in bench/_*|bench/loadgen.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b --quick || exit 1; \
+	done
+
+nightly: $(STAMP) ## the long property runs: 5,000 random governance workflows (hypothesis state machine)
+	ATTEST_STATEFUL_EXAMPLES=5000 $(BIN)/python -m pytest -p no:cacheprovider tests/governance/test_workflow_state_machine.py
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var
