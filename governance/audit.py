@@ -12,7 +12,10 @@ import json
 import time
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
+from django.db.models.signals import m2m_changed
+from django.dispatch import receiver
 from django.utils import timezone
 
 from governance.canonical import canonical_json, event_hash, jsonable, timestamp_canonical
@@ -36,10 +39,11 @@ _RECORD_COLUMNS = ("timestamp", "actor_json", "actor_user_id", "action", "object
 _RECORD_SQL = ", ".join(_RECORD_COLUMNS)
 _EVENT_COLUMNS = (*_RECORD_COLUMNS, "seq", "entry_id", "prev_hash", "hash")
 _QUEUE_INSERT = f"INSERT INTO {_QUEUE} ({_RECORD_SQL}) VALUES ({', '.join(['%s'] * len(_RECORD_COLUMNS))})"
-# Entry ids this process chained in its last committed batch: the other on-commit hooks of a
-# transaction that recorded many events find theirs here without asking the database.
-# audit_event_record() empties it.
-_recently_chained: frozenset[int] = frozenset()
+# Entry id -> seq for the entries this process chained in its last committed batch: the other
+# on-commit hooks of a transaction that recorded many events find theirs here without asking
+# the database, and audit_seq_for_entry() answers from it (the gate's answer carries its
+# event's seq). Replaced whole, never changed in place; audit_event_record() empties it.
+_recently_chained: dict[int, int] = {}
 
 
 class AuditAction(models.TextChoices):
@@ -88,8 +92,18 @@ def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str,
     """{"id", "username", "roles"} for a user, {"system": NAME} for the service itself."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         return {"system": system or "attest"}
-    roles = sorted(actor.groups.values_list("name", flat=True))
+    # The role names governance.permissions.user_roles (or the API's permission classes) read
+    # for this request, when they did: the same request's roles, without a second query.
+    cached = getattr(actor, "_attest_roles", None)
+    roles = sorted(cached if cached is not None else actor.groups.values_list("name", flat=True))
     return {"id": actor.pk, "username": actor.get_username(), "roles": roles}
+
+
+@receiver(m2m_changed, sender=get_user_model().groups.through)
+def _roles_cache_forget(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """A user's groups changed through that user object: its cached role names are stale."""
+    if action in ("post_add", "post_remove", "post_clear") and hasattr(instance, "_attest_roles"):
+        del instance._attest_roles
 
 
 def audit_event_record(
@@ -150,7 +164,7 @@ def audit_event_record(
     # Forget what the last batch chained: the cache may only ever answer for entries recorded
     # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
     global _recently_chained
-    _recently_chained = frozenset()
+    _recently_chained = {}
     transaction.on_commit(functools.partial(audit_log_sequence, entry_ids=[pk]))
     return entry
 
@@ -186,7 +200,7 @@ def _sequencer_wait() -> None:
 
 
 def _queued(entry_ids: list[int]) -> bool:
-    if _recently_chained.issuperset(entry_ids):
+    if _recently_chained.keys() >= set(entry_ids):
         return False
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -277,7 +291,7 @@ def _sequence_batch(batch_size: int, *, wait: bool) -> int | None:
     if not connection.in_atomic_block:
         # Committed (not merely a savepoint released inside someone's transaction).
         global _recently_chained
-        _recently_chained = frozenset(row[0] for row in rows)
+        _recently_chained = {event[10]: event[9] for event in events}  # entry_id -> seq
     return len(rows)
 
 
@@ -310,7 +324,7 @@ def audit_log_sequence(*, entry_ids: list[int] | None = None, batch_size: int = 
     one chains them; after _BLOCK_AFTER_S it waits for the lock itself, as every other
     caller (no entry_ids, or inside an enclosing transaction) always does.
     """
-    if entry_ids is not None and _recently_chained.issuperset(entry_ids):
+    if entry_ids is not None and _recently_chained.keys() >= set(entry_ids):
         return 0  # this process chained them in its last batch (the rest of one transaction's entries)
     polite = entry_ids is not None and not connection.in_atomic_block and connection.vendor == "postgresql"
     give_up_at = time.monotonic() + _BLOCK_AFTER_S
@@ -345,4 +359,7 @@ def audit_event_canonical(event: AuditEvent | AuditQueueEntry, *, seq: int | Non
 
 def audit_seq_for_entry(entry: AuditQueueEntry) -> int | None:
     """The seq an entry received once chained (None while still queued)."""
+    seq = _recently_chained.get(entry.pk)  # chained by this process's last batch: no query
+    if seq is not None:
+        return seq
     return AuditEvent.objects.filter(entry_id=entry.pk).values_list("seq", flat=True).first()

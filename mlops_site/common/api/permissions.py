@@ -33,4 +33,13 @@ class NotAuditorForWrites(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         user = request.user
-        return not user.groups.filter(name=Role.AUDITOR).exists() or user.is_superuser
+        if not getattr(user, "is_authenticated", False):
+            return True  # IsAuthenticated answers for the anonymous
+        # The role names, read once per request and kept where governance.permissions.user_roles
+        # keeps them (`_attest_roles`), so the service's own role check and the audit event's
+        # actor snapshot ask the database no more (docs/BENCHMARKS.md, Gate).
+        roles = getattr(user, "_attest_roles", None)
+        if roles is None:
+            roles = set(user.groups.values_list("name", flat=True))
+            user._attest_roles = roles
+        return Role.AUDITOR not in roles or user.is_superuser
