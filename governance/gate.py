@@ -20,6 +20,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from governance.audit import AuditAction, audit_event_record
@@ -77,7 +78,7 @@ class GateContext:
     approved: ApprovalRequest | None
     pending: ApprovalRequest | None
     signatures: list[Signature]
-    signer_roles: dict[int, set[str]]
+    signer_roles: dict[int, set[str]]  # signer -> the roles they signed as and still hold
     reports: list[dict[str, Any]]
     evidence: dict[str, Any] | None
 
@@ -101,11 +102,14 @@ def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: 
     signatures: list[Signature] = []
     signer_roles: dict[int, set[str]] = {}
     if focus is not None:
-        signatures = list(Signature.objects.filter(request=focus))
-        user_groups = get_user_model().groups.through.objects.filter(
-            user_id__in={s.signer_id for s in signatures}).values_list("user_id", "group__name")
-        for user_id, name in (user_groups if signatures else []):
-            signer_roles.setdefault(user_id, set()).add(name)
+        # Whether each signer still holds the role they signed as, in the same query as the
+        # signatures (the only role of a signer the checks ask about).
+        holds_role = get_user_model().groups.through.objects.filter(
+            user_id=OuterRef("signer_id"), group__name=OuterRef("role"))
+        signatures = list(Signature.objects.filter(request=focus).annotate(signer_holds_role=Exists(holds_role)))
+        for signature in signatures:
+            if signature.signer_holds_role:
+                signer_roles.setdefault(signature.signer_id, set()).add(signature.role)
     reports = model_version_reports(model_version) if policy.required_reports or approved else []
     evidence = None
     if approved is not None:
@@ -323,10 +327,22 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
 
     if not user_can(actor, Action.GATE_EVALUATE):
         raise action_forbidden(user=actor, action="ask the gate")
-    model_version = model_version_get(model_name=model_name, version=version)
-    members = Team.members.through.objects
-    if not user_reads_all(actor) and not members.filter(team_id=model_version.model.team_id,
-                                                        user_id=actor.pk).exists():
+    reads_all = user_reads_all(actor)
+    if reads_all:
+        model_version = model_version_get(model_name=model_name, version=version)
+    else:
+        # The version, its model and the actor's membership of the model's team in one query;
+        # model_version_get() only when it is missing, for its 404 (model or version).
+        member = Team.members.through.objects.filter(team_id=OuterRef("model__team_id"), user_id=actor.pk)
+        model_version = ModelVersion.objects.select_related("model").filter(
+            model__name=model_name, version=version).annotate(actor_is_member=Exists(member)).first()
+        if model_version is None:
+            # Raises the 404 naming what is missing (the model or the version); finds it only
+            # when it was registered this instant.
+            model_version = model_version_get(model_name=model_name, version=version)
+            model_version.actor_is_member = Team.members.through.objects.filter(
+                team_id=model_version.model.team_id, user_id=actor.pk).exists()
+    if not reads_all and not model_version.actor_is_member:
         # Another team's model reads as missing, as everywhere in the API.
         raise not_found(VERSION_NOT_FOUND.format(name=model_name, version=version), field="version")
     now = timezone.now()

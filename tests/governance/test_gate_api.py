@@ -1,8 +1,10 @@
 """POST /api/v1/gate/ and /api/v1/deployments/: the contract's shapes, status codes and audit seq."""
 
 import datetime as dt
+import json
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -117,6 +119,31 @@ def test_another_teams_model_reads_as_missing():
     stranger = person("stranger-ci", "ci_service")
     response = client_for(token_for(stranger)).post(GATE, gate_body(world), format="json")
     assert response.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gate_request_costs_few_statements_and_reads_its_seq_from_the_sequencer(django_assert_max_num_queries):
+    # given: committed data, and a first request that pays the token's last_used_at update
+    world = World("limited")
+    approved(world)
+    ci = client_for(token_for(world.ci))
+    assert ci.post(GATE, gate_body(world), format="json").status_code == 200
+    # when: token, roles (once), BEGIN, version+membership, policy, requests, signatures with
+    # their signers' roles, two dataset lists, decision, queue entry, COMMIT, then the sequencer
+    # (SQLite: BEGIN, head, dequeue, insert, head, COMMIT; PostgreSQL: BEGIN, lock, head+dequeue,
+    # insert+head, COMMIT); the seq is not read back
+    expected = 17 if connection.vendor == "postgresql" else 18
+    with django_assert_max_num_queries(expected):
+        response = ci.post(GATE, gate_body(world), format="json")
+    # then
+    assert response.status_code == 200
+    body = response.json()
+    assert body["allowed"] is True
+    event = AuditEvent.objects.get(seq=body["audit_seq"])
+    assert event.object_id == str(GateDecision.objects.get(decision_id=body["decision_id"]).pk)
+    assert json.loads(event.actor_json) == {"id": world.ci.pk, "username": world.ci.username,
+                                            "roles": ["ci_service"]}
+    assert AuditQueueEntry.objects.count() == 0
 
 
 # --- deployments -----------------------------------------------------------------------------------
