@@ -30,6 +30,7 @@ from governance.permissions import PERMISSIONS, Action, user_can, user_reads_all
 from governance.services.approvals import approval_request_sign, approval_request_withdraw
 from governance.services.policies import policy_update
 from governance.services.signatures import signature_verify
+from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
 from mlops_site.common.roles import Role
 from registry.models import RegisteredModel
@@ -43,19 +44,6 @@ EVIDENCE_CHANGED = ("The evidence changed since this request was opened ({keys})
                     "would be void at the gate. Ask the requester to open a new request.")
 NO_SIGNING_RIGHT = "{user} may not sign approvals."
 NO_POLICY_EDIT_RIGHT = "Only compliance officers edit approval policies."
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """Records of decisions: shown, never added, changed or deleted here (STYLE.md §12)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _pre(data: Any):
@@ -168,7 +156,7 @@ def _form_errors_add(form: forms.Form, exc: ApplicationError) -> None:
 
 
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(_ReadOnlyAdmin):
+class ApprovalPolicyAdmin(ReadOnlyAdmin):
     """Every version of every tier; "edit" makes the tier's next version through `policy_update`."""
 
     list_display = ["risk_tier", "version", "is_current", "approvable", "signers", "reports", "created_at",
@@ -368,7 +356,7 @@ class EnvironmentFilter(admin.SimpleListFilter):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(_ReadOnlyAdmin):
+class ApprovalRequestAdmin(ReadOnlyAdmin):
     """Requests the user may read; the sign-off page and withdrawal call the services."""
 
     list_display = ["id", "target", "status", "tier_and_policy", "requested_by", "opened_short",
@@ -574,7 +562,7 @@ class ApprovalRequestAdmin(_ReadOnlyAdmin):
 # --- read-only records ------------------------------------------------------------------------------
 
 @admin.register(Signature)
-class SignatureAdmin(_ReadOnlyAdmin):
+class SignatureAdmin(ReadOnlyAdmin):
     list_display = ["request", "printed_name", "role", "meaning", "signed_at_utc", "short_record", "verifies"]
     list_filter = ["meaning", "role"]
     search_fields = ["printed_name", "record_sha256", "signer__username"]
@@ -609,7 +597,7 @@ def _scoped_to_teams(user: Any, queryset: QuerySet, team_path: str) -> QuerySet:
 
 
 @admin.register(GateDecision)
-class GateDecisionAdmin(_ReadOnlyAdmin):
+class GateDecisionAdmin(ReadOnlyAdmin):
     list_display = ["decision_id", "model_version", "environment", "allowed", "failed_checks", "evaluated_by",
                     "evaluated_at"]
     list_filter = ["allowed", EnvironmentFilter]
@@ -634,7 +622,7 @@ class GateDecisionAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(_ReadOnlyAdmin):
+class DeploymentAdmin(ReadOnlyAdmin):
     """The deployment history per environment: filter by environment; newest first within it."""
 
     list_display = ["environment", "model_and_version", "short_artifact", "deployed_by", "deployed_short",

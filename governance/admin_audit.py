@@ -14,18 +14,8 @@ from governance.audit_selectors import audit_event_inclusion_proof
 from governance.canonical import canonical_json
 from governance.checkpoints import checkpoint_signature_valid
 from governance.models import AuditCheckpoint, AuditEvent
+from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _pre(text: str):
@@ -33,7 +23,7 @@ def _pre(text: str):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(_ReadOnlyAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("seq", "timestamp", "actor_display", "action", "object_display", "short_hash")
     list_filter = ("action", "object_type")
     search_fields = ("=seq", "object_repr", "=object_id", "=correlation_id", "=hash", "actor_json")
@@ -77,7 +67,7 @@ class AuditEventAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(AuditCheckpoint)
-class AuditCheckpointAdmin(_ReadOnlyAdmin):
+class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("size", "short_root", "timestamp", "key_id", "signature_ok")
     ordering = ("-size",)
     search_fields = ("=size", "=root", "=key_id")

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mlops_site.common.models import AppendOnlyModel
+
 
 class ApprovalRequest(models.Model):
     """A request to deploy a model version to an environment, or to retrain a model.
@@ -73,7 +75,7 @@ class ApprovalRequest(models.Model):
         return f"retraining request #{self.pk} ({self.evidence.get('model')})"
 
 
-class Signature(models.Model):
+class Signature(AppendOnlyModel):
     """One electronic signature on an approval request. Never edited, never deleted.
 
     Invariants: `record_sha256` is the sha256 of the canonical record of the request it was
@@ -82,6 +84,9 @@ class Signature(models.Model):
     `printed_name`, `role`, `meaning` and `signed_at` (UTC) are its manifestation; a
     rejection carries a reason.
     """
+
+    edit_refusal = "Signatures are never edited; a new decision is a new signature."
+    delete_refusal = "Signatures are never deleted."
 
     class Meaning(models.TextChoices):
         APPROVE = "approve", _("approve")
@@ -109,14 +114,6 @@ class Signature(models.Model):
     def __str__(self) -> str:
         return f"{self.printed_name} ({self.role}) {self.meaning} #{self.request_id}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Signatures are never edited; a new decision is a new signature.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Signatures are never deleted.")
-
 
 class SigningCredentialState(models.Model):
     """A user's failed signing re-authentications and, after five in a row, the lock.
@@ -143,12 +140,14 @@ def _decision_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-class GateDecision(models.Model):
+class GateDecision(AppendOnlyModel):
     """One answer of the deployment gate, kept as evidence. Never edited.
 
     Invariants: `allowed` is true only when every check in `checks` passed; `inputs` are what
     the caller asked with; `decision_id` is what a deployment record cites.
     """
+
+    edit_refusal = "Gate decisions are evidence; they are never edited."
 
     decision_id = models.UUIDField(_("decision id"), default=_decision_id, unique=True, editable=False)
     model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
@@ -170,8 +169,3 @@ class GateDecision(models.Model):
 
     def __str__(self) -> str:
         return f"gate {'allowed' if self.allowed else 'denied'} {self.decision_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Gate decisions are evidence; they are never edited.")
-        super().save(*args, **kwargs)

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from governance.canonical import GENESIS_HASH
+from mlops_site.common.models import AppendOnlyModel
 
 
 class _AuditRecord(models.Model):
@@ -41,7 +42,7 @@ class AuditQueueEntry(_AuditRecord):
         return f"queued {self.action} #{self.pk}"
 
 
-class AuditEvent(_AuditRecord):
+class AuditEvent(_AuditRecord, AppendOnlyModel):
     """One link of the hash chain.
 
     Invariants: `seq` is 1, 2, 3, … without a gap; `prev_hash` is the previous event's
@@ -49,6 +50,9 @@ class AuditEvent(_AuditRecord):
     never updated or deleted: save() and delete() refuse, and database triggers reject
     UPDATE, DELETE and TRUNCATE.
     """
+
+    edit_refusal = "Audit events are append-only; an event cannot be changed."
+    delete_refusal = "Audit events are append-only; an event cannot be deleted."
 
     seq = models.BigIntegerField(_("sequence number"), primary_key=True)
     entry_id = models.BigIntegerField(_("queue entry"), unique=True)
@@ -65,14 +69,6 @@ class AuditEvent(_AuditRecord):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_repr}"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Audit events are append-only; an event cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Audit events are append-only; an event cannot be deleted.")
-
 
 class AuditChainHead(models.Model):
     """The single row that serialises appends: the last chained seq and its hash."""
@@ -88,12 +84,15 @@ class AuditChainHead(models.Model):
         return f"head {self.seq} {self.hash[:12]}"
 
 
-class AuditCheckpoint(models.Model):
+class AuditCheckpoint(AppendOnlyModel):
     """A signed statement of the log's Merkle root at a size (RFC 6962 tree over event hashes).
 
     Invariants: `root` is the Merkle tree head of events 1..size; `signature` is Ed25519 by
     `public_key` over canonical {"root", "size", "timestamp"}. Append-only, like the events.
     """
+
+    edit_refusal = "Checkpoints are append-only; a checkpoint cannot be changed."
+    delete_refusal = "Checkpoints are append-only; a checkpoint cannot be deleted."
 
     size = models.BigIntegerField(_("tree size"), unique=True)
     root = models.CharField(_("root hash"), max_length=64)
@@ -111,14 +110,6 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.size} {self.root[:12]}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Checkpoints are append-only; a checkpoint cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Checkpoints are append-only; a checkpoint cannot be deleted.")
 
     def as_contract(self) -> dict:
         return {"size": self.size, "root": self.root, "timestamp": self.timestamp,

@@ -4,14 +4,19 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mlops_site.common.models import AppendOnlyModel
 
-class Deployment(models.Model):
+
+class Deployment(AppendOnlyModel):
     """A model version going live in an environment. Never edited: a rollback is a new row.
 
     Invariants: it cites an allowing gate decision for the same model version, environment
     and artifact sha256, and a decision is cited by one deployment at most; what is live in
     an environment at time T is, per model, the latest deployment with deployed_at <= T.
     """
+
+    edit_refusal = "Deployments are history; a rollback is a new deployment."
+    delete_refusal = "Deployments are history and are never deleted."
 
     model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT, related_name="deployments")
     model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
@@ -37,11 +42,3 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} → {self.environment} at {self.deployed_at:%Y-%m-%d %H:%M}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Deployments are history; a rollback is a new deployment.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Deployments are history and are never deleted.")

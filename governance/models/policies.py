@@ -4,8 +4,10 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from mlops_site.common.models import AppendOnlyModel
 
-class ApprovalPolicy(models.Model):
+
+class ApprovalPolicy(AppendOnlyModel):
     """One version of the approval policy of a risk tier.
 
     Invariants: (risk_tier, version) is unique and versions count 1, 2, 3… per tier; the
@@ -14,6 +16,9 @@ class ApprovalPolicy(models.Model):
     `required_roles` maps role names to positive counts; an `approvable=False` policy (the
     `unacceptable` tier) can never approve a deployment.
     """
+
+    edit_refusal = "Approval policies are versioned; an edit is a new version."
+    delete_refusal = "Approval policies are never deleted: requests refer to their version."
 
     class Report(models.TextChoices):
         FAIRNESS = "fairness", _("fairness")
@@ -49,14 +54,6 @@ class ApprovalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.risk_tier} policy v{self.version}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("Approval policies are versioned; an edit is a new version.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("Approval policies are never deleted: requests refer to their version.")
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError

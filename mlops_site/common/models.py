@@ -10,3 +10,25 @@ class BaseModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class AppendOnlyModel(models.Model):
+    """Abstract base of records that are evidence: inserted once, never updated or deleted.
+
+    Subclasses say why in `edit_refusal` and `delete_refusal`. This is the Python layer only;
+    the audit tables also carry database triggers (governance.db_triggers).
+    """
+
+    edit_refusal = "This record is append-only; it cannot be changed."
+    delete_refusal = "This record is append-only; it cannot be deleted."
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError(self.edit_refusal)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(self.delete_refusal)
