@@ -23,13 +23,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from governance import selectors
+from governance import errors, selectors
 from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC, METRIC_MIN, gate_checks_compute
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision, Signature
 from governance.permissions import PERMISSIONS, Action, user_can, user_reads_all, user_roles
 from governance.services.approvals import approval_request_sign, approval_request_withdraw
 from governance.services.policies import policy_update
-from governance.services.signatures import signature_verify
+from governance.services.signatures import approval_request_evidence_changes, signature_verify
 from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
 from mlops_site.common.roles import Role
@@ -40,8 +40,6 @@ Status = ApprovalRequest.Status
 # Roles a policy may require: those the permission matrix lets sign.
 SIGNING_ROLES = tuple(role for role in Role.values if Action.APPROVAL_SIGN in PERMISSIONS.get(role, ()))
 THRESHOLD_FIELDS = (DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC_MIN)
-EVIDENCE_CHANGED = ("The evidence changed since this request was opened ({keys}); an approval signed now "
-                    "would be void at the gate. Ask the requester to open a new request.")
 NO_SIGNING_RIGHT = "{user} may not sign approvals."
 NO_POLICY_EDIT_RIGHT = "Only compliance officers edit approval policies."
 
@@ -318,17 +316,6 @@ class WithdrawForm(forms.Form):
                              help_text=_("Recorded with the request and in the audit log."))
 
 
-def _evidence_changes(request: ApprovalRequest) -> list[str]:
-    """Keys of the evidence that differ now from what the request recorded (deployment requests)."""
-    if request.kind != ApprovalRequest.Kind.DEPLOYMENT or request.model_version is None:
-        return []
-    policy = selectors.policy_current(risk_tier=request.model.risk_tier)
-    now = selectors.evidence_for_deployment(model_version=request.model_version, environment=request.environment,
-                                            policy=policy)
-    recorded = request.evidence or {}
-    return sorted(key for key in set(now) | set(recorded) if now.get(key) != recorded.get(key))
-
-
 class RiskTierFilter(admin.SimpleListFilter):
     title = _("risk tier")
     parameter_name = "risk_tier"
@@ -506,7 +493,8 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         if target.kind == ApprovalRequest.Kind.DEPLOYMENT and version is not None:
             gate_checks, _approved = gate_checks_compute(model_version=version, environment=target.environment,
                                                          artifact_sha256=version.artifact_sha256)
-        changed = _evidence_changes(target)
+        # The same comparison and words as the signing service's 409 evidence_stale refusal.
+        changed = approval_request_evidence_changes(target) if target.status == Status.PENDING else []
         signatures = list(target.signatures.all())
         return {
             "target": target, "model": target.model, "version": version,
@@ -519,7 +507,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "roles_open": approval_request_roles_open(target),
             "policy_roles": _roles_text(target.policy.required_roles),
             "gate_checks": gate_checks,
-            "evidence_warning": EVIDENCE_CHANGED.format(keys=", ".join(changed)) if changed else "",
+            "evidence_warning": errors.evidence_stale(pk=target.pk, changes=changed).message if changed else "",
             "is_pending": target.status == Status.PENDING,
             "mine": [s for s in signatures if s.signer_id == viewer.pk],
             "is_requester": target.requested_by_id == viewer.pk,

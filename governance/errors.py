@@ -21,6 +21,9 @@ REQUEST_ALREADY_OPEN = "Request #{pk} for the same target is already pending."
 ACTION_FORBIDDEN = "{user} may not {action}."
 RETRAINING_NOT_APPROVED = "Retraining {model} from its live version {parent} needs an approved retraining request."
 DECISION_INVALID = "Gate decision {decision_id} does not allow this deployment: {why}."
+EVIDENCE_STALE = ("The evidence of request #{pk} changed since it was opened: {what}. A signature must bind the "
+                  "current record (21 CFR 11.70), so this request can no longer be signed; the requester can "
+                  "withdraw it and open a new one.")
 
 
 def invalid_transition(*, status: str, target: str) -> ConflictError:
@@ -79,6 +82,12 @@ def retraining_not_approved(*, model: Any, parent: Any) -> ConflictError:
 def decision_invalid(*, decision_id: Any, why: str, code: str = "gate_decision_invalid") -> ConflictError:
     return ConflictError(DECISION_INVALID.format(decision_id=decision_id, why=why), code=code,
                          fields={"decision_id": [why]})
+
+
+def evidence_stale(*, pk: int, changes: list[str]) -> ConflictError:
+    """`changes`: what moved, in words (governance.services.signatures.evidence_changes_describe)."""
+    return ConflictError(EVIDENCE_STALE.format(pk=pk, what="; ".join(changes)), code="evidence_stale",
+                         fields={"evidence": changes})
 
 
 def not_found(message: str, *, field: str | None = None) -> NotFoundError:

@@ -27,7 +27,7 @@ from governance.audit import AuditAction, audit_event_record
 from governance.models import ApprovalPolicy, ApprovalRequest, GateDecision, Signature
 from governance.selectors import evidence_for_deployment, model_version_reports, policy_current
 from governance.services.approvals import retraining_approval_for
-from governance.services.signatures import signature_verify
+from governance.services.signatures import evidence_changes, signature_verify
 from registry.models import ModelVersion, Team
 
 Status = ApprovalRequest.Status
@@ -86,6 +86,13 @@ class GateContext:
     def covered(self) -> bool:
         return self.policy.approvable and self.policy.covers(self.environment)
 
+    @property
+    def changed(self) -> list[str]:
+        """The parts of the approval's evidence that moved since it was signed (the shared comparison)."""
+        if self.approved is None:
+            return []
+        return evidence_changes(recorded=self.approved.evidence, current=self.evidence)
+
 
 def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: str, now: dt.datetime) -> GateContext:
     policy = policy_current(risk_tier=model_version.model.risk_tier)
@@ -139,13 +146,13 @@ def check_approval_missing(ctx: GateContext) -> tuple[bool, str]:
     if approved is None:
         waiting = f" Request #{ctx.pending.pk} is pending." if ctx.pending else ""
         return False, f"No approved deployment request for {ctx.model_version} to {ctx.environment}.{waiting}"
-    signed, now = approved.evidence, ctx.evidence or {}
-    if signed.get("artifact_sha256") != now.get("artifact_sha256"):
+    signed, now, changed = approved.evidence, ctx.evidence or {}, ctx.changed
+    if "artifact_sha256" in changed:
         return False, (f"Approval #{approved.pk} was signed for artifact {signed.get('artifact_sha256')}; "
                        f"the version's artifact is now {now.get('artifact_sha256')}.")
-    if signed.get("datasets") != now.get("datasets"):
+    if "datasets" in changed:
         return False, f"The dataset versions of {ctx.model_version} changed after approval #{approved.pk}."
-    if signed.get("policy") != now.get("policy"):
+    if "policy" in changed:
         was, is_ = signed.get("policy") or {}, now.get("policy") or {}
         return False, (f"Approval #{approved.pk} was signed under the {was.get('risk_tier')} policy "
                        f"v{was.get('version')}; the policy in force is {is_.get('risk_tier')} v{is_.get('version')}.")
@@ -199,8 +206,7 @@ def check_report_missing(ctx: GateContext) -> tuple[bool, str]:
 def check_report_stale(ctx: GateContext) -> tuple[bool, str]:
     if not ctx.covered:
         return True, "No reports required."
-    if ctx.approved is not None and ctx.evidence is not None and \
-            ctx.approved.evidence.get("reports") != ctx.evidence.get("reports"):
+    if ctx.approved is not None and ctx.evidence is not None and "reports" in ctx.changed:
         return False, f"The reports changed after approval #{ctx.approved.pk} was signed."
     stale = []
     max_age = dt.timedelta(days=ctx.policy.max_report_age_days)

@@ -33,6 +33,7 @@ from governance.selectors import (
 )
 from governance.services.notifications import approval_notification_schedule
 from governance.services.signatures import (
+    approval_request_evidence_changes,
     approval_request_record_sha256,
     signing_failures_reset,
     signing_reauthenticate,
@@ -253,7 +254,11 @@ def approval_request_sign(*, actor: Any, request: ApprovalRequest, password: str
     reason (400 `reason_required`); the requester or an author of the version (403
     `separation_of_duties`); a second decisive signature by one person (403
     `separation_of_duties`); a role the signer does not hold or the policy does not require
-    (403 `signer_role_missing`); a role whose approvals are complete (409 `role_already_filled`).
+    (403 `signer_role_missing`); a role whose approvals are complete (409 `role_already_filled`);
+    a deployment request whose evidence (artifact sha256, dataset versions, reports, policy
+    version) changed since it was opened (409 `evidence_stale`, naming what changed; the request
+    stays pending for its requester to withdraw). A refusal writes no signature and no event
+    (except the re-authentication bookkeeping).
     Writes APPROVAL_SIGNED and, when the signature decides the request, APPROVAL_APPROVED or
     APPROVAL_REJECTED, all in one transaction.
     """
@@ -283,6 +288,11 @@ def _sign_locked(*, actor: Any, request: ApprovalRequest, meaning: str, reason: 
         raise errors.separation_of_duties(why="one person fills one required role once")
     policy = request.policy
     chosen = _role_choose(actor=actor, policy=policy, meaning=meaning, role=role, signatures=signatures)
+    # 21 CFR 11.70: the signature binds the record opened; if the evidence under it moved since,
+    # signing would bind a record that is no longer true (and the gate would void it anyway).
+    changes = approval_request_evidence_changes(request)
+    if changes:
+        raise errors.evidence_stale(pk=request.pk, changes=changes)
 
     record_sha = approval_request_record_sha256(request)
     printed_name = actor.get_full_name().strip() or actor.get_username()

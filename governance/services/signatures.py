@@ -10,6 +10,12 @@ Re-authentication: every signature needs the signer's password, in the API as in
 user's signing until a compliance officer unlocks it. Each failure and the lock are
 audit-logged in their own committed transaction, because the request that carried the
 wrong password is refused and rolls back. A successful signature resets the count.
+
+Evidence: a signature binds the record as it was opened, so it must still be the truth when
+signed. `evidence_changes` is the one comparison of recorded and current evidence (artifact
+sha256, dataset versions, reports, policy version): the gate voids approvals with it, the
+signing service refuses (409 `evidence_stale`) a request whose evidence moved, and the admin's
+sign-off page warns with the same words.
 """
 
 import hashlib
@@ -24,6 +30,7 @@ from governance.canonical import canonical_bytes, timestamp_canonical
 from governance.errors import action_forbidden, invalid, reauthentication_failed, signing_locked
 from governance.models import ApprovalRequest, Signature, SigningCredentialState
 from governance.permissions import Action, user_can
+from governance.selectors import evidence_for_deployment, policy_current
 
 SIGNING_FAILURE_LIMIT = 5
 NOT_LOCKED = "Signing is not locked for {user}."
@@ -61,6 +68,53 @@ def signature_verify(signature: Signature, request: ApprovalRequest | None = Non
         return False
     record_sha = approval_request_record_sha256(request)
     return signature.record_sha256 == record_sha == request.evidence_sha256
+
+
+# The parts of a deployment request's evidence an approval stands on, in the order they are named.
+EVIDENCE_BOUND = ("artifact_sha256", "datasets", "reports", "policy")
+
+
+def evidence_changes(*, recorded: dict[str, Any] | None, current: dict[str, Any] | None) -> list[str]:
+    """The bound parts (EVIDENCE_BOUND) that differ between recorded and current evidence, in that order.
+
+    The one comparison shared by the gate (approval_missing, report_stale), the signing
+    service (evidence_stale) and the admin's sign-off page.
+    """
+    recorded, current = recorded or {}, current or {}
+    return [key for key in EVIDENCE_BOUND if recorded.get(key) != current.get(key)]
+
+
+def _policy_words(policy: dict[str, Any] | None) -> str:
+    policy = policy or {}
+    return f"{policy.get('risk_tier')} policy v{policy.get('version')}"
+
+
+def evidence_changes_describe(*, recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What changed, in words, one entry per part `evidence_changes` names (empty when nothing did)."""
+    words = {
+        "artifact_sha256": lambda: (f"the artifact sha256 was {recorded.get('artifact_sha256')} and is now "
+                                    f"{current.get('artifact_sha256')}"),
+        "datasets": lambda: "the dataset versions (or their sha256) are not the ones recorded",
+        "reports": lambda: "the reports (or their sha256) are not the ones recorded",
+        "policy": lambda: (f"it was opened under the {_policy_words(recorded.get('policy'))} and the "
+                           f"{_policy_words(current.get('policy'))} is in force now"),
+    }
+    return [words[key]() for key in evidence_changes(recorded=recorded, current=current)]
+
+
+def approval_request_evidence_changes(request: ApprovalRequest) -> list[str]:
+    """What moved, in words, between a deployment request's recorded evidence and the evidence now.
+
+    Recomputes the current evidence (the tier's policy in force, the version's artifact,
+    dataset versions and reports). Retraining requests record no evidence the gate binds,
+    so they never change here.
+    """
+    if request.kind != ApprovalRequest.Kind.DEPLOYMENT or request.model_version_id is None:
+        return []
+    version = request.model_version
+    current = evidence_for_deployment(model_version=version, environment=request.environment,
+                                      policy=policy_current(risk_tier=version.model.risk_tier))
+    return evidence_changes_describe(recorded=request.evidence or {}, current=current)
 
 
 def _signing_state(user: Any) -> SigningCredentialState:

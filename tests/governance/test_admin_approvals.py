@@ -375,7 +375,30 @@ def test_the_sign_off_page_warns_when_the_evidence_moved_since_opening(world, au
     # when
     page = login(world.risk).get(reverse(SIGN_URL, args=[request.pk]))
     # then
-    assert page.context["evidence_warning"] == (
-        "The evidence changed since this request was opened (policy); an approval signed now would be void at "
-        "the gate. Ask the requester to open a new request.")
-    assert "The evidence changed since this request was opened (policy)" in page.content.decode()
+    what = "it was opened under the high policy v1 and the high policy v2 is in force now"
+    message = (f"The evidence of request #{request.pk} changed since it was opened: {what}. A signature must bind "
+               "the current record (21 CFR 11.70), so this request can no longer be signed; the requester can "
+               "withdraw it and open a new one.")
+    assert page.context["evidence_warning"] == message
+    assert message in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_signing_on_the_page_after_the_evidence_moved_is_refused_in_words(world, audit_flush):
+    # given
+    from governance.services.policies import policy_update
+
+    request = open_request(world)
+    policy_update(actor=world.compliance, risk_tier="high", changes={"max_approval_age_days": 10}, reason="tighter")
+    # when
+    response = login(world.risk).post(reverse(SIGN_URL, args=[request.pk]),
+                                      {"password": PASSWORD, "meaning": "approve"})
+    audit_flush()
+    # then
+    assert response.status_code == 200
+    assert response.context["refusal"].code == "evidence_stale"
+    assert (f"<strong>Not signed.</strong> The evidence of request #{request.pk} changed since it was opened: it "
+            "was opened under the high policy v1 and the high policy v2 is in force now.") in response.content.decode()
+    assert Signature.objects.count() == 0 and events(AuditAction.APPROVAL_SIGNED) == 0
+    request.refresh_from_db()
+    assert request.status == "pending"

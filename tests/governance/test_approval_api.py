@@ -129,6 +129,29 @@ def test_signing_a_decided_request_is_409_invalid_transition():
     assert response.json()["error"]["code"] == "invalid_transition"
 
 
+def test_signing_after_a_new_policy_version_is_409_evidence_stale_with_the_error_body():
+    # given
+    world = World("limited")
+    body = open_via_api(world)
+    policy = as_user(world.compliance).post("/api/v1/policies/", {
+        "risk_tier": "limited", "max_approval_age_days": 10, "reason": "tighter"}, format="json")
+    assert policy.status_code == 201 and policy.json()["version"] == 2
+    # when
+    response = as_user(world.validator).post(sign_url(body["id"]), {"password": PASSWORD, "meaning": "approve"},
+                                             format="json")
+    # then
+    assert response.status_code == 409
+    what = "it was opened under the limited policy v1 and the limited policy v2 is in force now"
+    assert response.json() == {"error": {
+        "code": "evidence_stale",
+        "message": (f"The evidence of request #{body['id']} changed since it was opened: {what}. A signature must "
+                    "bind the current record (21 CFR 11.70), so this request can no longer be signed; the "
+                    "requester can withdraw it and open a new one."),
+        "fields": {"evidence": [what]}}}
+    assert Signature.objects.count() == 0
+    assert as_user(world.validator).get(f"{REQUESTS}{body['id']}/").json()["status"] == "pending"
+
+
 def test_requester_signing_is_403_separation_of_duties():
     world = World("limited")
     response = as_user(world.compliance).post(

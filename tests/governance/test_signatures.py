@@ -269,3 +269,92 @@ def test_signature_with_a_record_hash_of_another_request_fails_verification():
     Signature.objects.filter(pk=signature.pk).update(record_sha256=other.evidence_sha256)
     signature.refresh_from_db()
     assert signature_verify(signature) is False
+
+
+# --- evidence moved since opening (21 CFR 11.70) ---------------------------------------------------
+
+def test_signing_after_a_new_policy_version_is_409_evidence_stale_and_writes_nothing():
+    # given: the limited tier's policy gets a new version after the request was opened
+    from governance.services.policies import policy_update
+
+    world = World("limited")
+    request = open_request(world)
+    policy_update(actor=world.compliance, risk_tier="limited", changes={"max_approval_age_days": 10},
+                  reason="tighter")
+    before = actions()
+    # when
+    error = refused(actor=world.validator, request=request, password=PASSWORD, meaning="approve")
+    # then
+    assert (error.code, error.status) == ("evidence_stale", 409)
+    assert error.message == (
+        f"The evidence of request #{request.pk} changed since it was opened: it was opened under the limited "
+        "policy v1 and the limited policy v2 is in force now. A signature must bind the current record "
+        "(21 CFR 11.70), so this request can no longer be signed; the requester can withdraw it and open a new one.")
+    assert Signature.objects.count() == 0
+    assert actions() == before
+    assert AuditAction.APPROVAL_SIGNED not in actions()
+    request.refresh_from_db()
+    assert request.status == "pending"
+
+
+def test_signing_after_the_artifact_moved_names_both_hashes():
+    # given: the version's artifact replaced behind the registry's back
+    from registry.models import ModelVersion
+
+    world = World("limited")
+    request = open_request(world)
+    old = world.v1.artifact_sha256
+    ModelVersion.objects.filter(pk=world.v1.pk).update(artifact_sha256="e" * 64)
+    # when
+    error = refused(actor=world.validator, request=request, password=PASSWORD, meaning="reject", reason="moved")
+    # then
+    assert error.code == "evidence_stale"
+    assert error.fields == {"evidence": [f"the artifact sha256 was {old} and is now {'e' * 64}"]}
+    assert Signature.objects.count() == 0
+
+
+def test_wrong_password_on_a_stale_request_is_still_reauthentication_failed():
+    # given: re-authentication comes first, and its failure is still counted
+    from governance.services.policies import policy_update
+
+    world = World("limited")
+    request = open_request(world)
+    policy_update(actor=world.compliance, risk_tier="limited", changes={"max_approval_age_days": 10},
+                  reason="tighter")
+    # when
+    error = refused(actor=world.validator, request=request, password="wrong", meaning="approve")
+    # then
+    assert error.code == "reauthentication_failed"
+    assert actions()[-1] == AuditAction.SIGNING_REAUTH_FAILED
+
+
+def test_the_requester_of_a_stale_request_is_still_separation_of_duties():
+    # given
+    from governance.services.policies import policy_update
+
+    world = World("limited")
+    request = open_request(world, actor=world.compliance)
+    policy_update(actor=world.compliance, risk_tier="limited", changes={"max_approval_age_days": 10},
+                  reason="tighter")
+    # when
+    error = refused(actor=world.compliance, request=request, password=PASSWORD, meaning="approve")
+    # then
+    assert error.code == "separation_of_duties"
+
+
+def test_a_stale_request_withdrawn_and_reopened_can_be_signed():
+    # given
+    from governance.services.approvals import approval_request_withdraw
+    from governance.services.policies import policy_update
+
+    world = World("limited")
+    stale = open_request(world)
+    policy_update(actor=world.compliance, risk_tier="limited", changes={"max_approval_age_days": 10},
+                  reason="tighter")
+    approval_request_withdraw(actor=world.engineer, request=stale, reason="evidence moved")
+    fresh = open_request(world)
+    # when
+    signature = approval_request_sign(actor=world.validator, request=fresh, password=PASSWORD, meaning="approve")
+    # then
+    assert signature.record_sha256 == fresh.evidence_sha256
+    assert fresh.policy.version == 2

@@ -194,8 +194,11 @@ class Workflow(RuleBasedStateMachine):
                     self.expected.append(A.SIGNING_LOCKED)
             elif error.code == "signing_locked":
                 assert signer.pk in self.locked
+            elif error.code == "evidence_stale":
+                assert good_password and self._evidence_moved(request)
             return
         assert good_password and signer.pk not in self.locked
+        assert not self._evidence_moved(request)
         self.failures[signer.pk] = 0
         before = request.status
         request.refresh_from_db()
@@ -225,6 +228,12 @@ class Workflow(RuleBasedStateMachine):
             return False
         signer = candidates[pick % len(candidates)]
         role = sorted(self.base.roles[signer.pk] & set(needed))[0]
+        if self._evidence_moved(request):
+            # A request whose evidence moved since it was opened is never signed (21 CFR 11.70).
+            with pytest.raises(ApplicationError) as refused:
+                approval_request_sign(actor=signer, request=request, password=PASSWORD, meaning="approve", role=role)
+            assert refused.value.code == "evidence_stale"
+            return False
         approval_request_sign(actor=signer, request=request, password=PASSWORD, meaning="approve", role=role)
         self.failures[signer.pk] = 0
         self.expected.append(A.APPROVAL_SIGNED)
@@ -319,6 +328,17 @@ class Workflow(RuleBasedStateMachine):
 
     def _policy(self) -> ApprovalPolicy:
         return ApprovalPolicy.objects.filter(risk_tier=self.model.risk_tier).order_by("-version").first()
+
+    def _evidence_moved(self, request: ApprovalRequest) -> bool:
+        """Whether a deployment request's artifact, datasets or policy version moved since it was opened."""
+        if request.kind != "deployment":
+            return False
+        mv = ModelVersion.objects.get(pk=request.model_version_id)
+        datasets = sorted([(d.pk, d.sha256) for d in mv.training_datasets.all()]
+                          + [(d.pk, d.sha256) for d in mv.evaluation_datasets.all()])
+        return (request.evidence["artifact_sha256"] != mv.artifact_sha256
+                or request.evidence["policy"]["id"] != self._policy().pk
+                or sorted((d["id"], d["sha256"]) for d in request.evidence["datasets"]) != datasets)
 
     def _live_versions(self) -> set[int]:
         latest = {}
