@@ -86,6 +86,7 @@ class AuditAction(models.TextChoices):
     SIGNING_UNLOCKED = "governance.signing.unlocked"
     GATE_EVALUATED = "governance.gate.evaluated"
     DEPLOYMENT_RECORDED = "governance.deployment.recorded"
+    MODEL_VERSION_STATUS_CHANGED = "registry.model_version.status_changed"
 
 
 def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str, Any]:

@@ -401,6 +401,59 @@ def _model_version_facts(version: ModelVersion) -> dict[str, Any]:
     }
 
 
+# --- model version status -----------------------------------------------------------------
+
+_Status = ModelVersion.Status
+# The status follows governance forward only; archived is final and reached only by archiving.
+MODEL_VERSION_STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    _Status.REGISTERED: frozenset({_Status.APPROVED, _Status.DEPLOYED}),
+    _Status.APPROVED: frozenset({_Status.DEPLOYED}),
+    _Status.DEPLOYED: frozenset(),
+    _Status.ARCHIVED: frozenset(),
+}
+STATUS_UNKNOWN = "status must be one of {choices}."
+STATUS_INVALID_TRANSITION = "{version} is {status}; it cannot become {target}."
+STATUS_REASON_REQUIRED = "A status change needs a reason."
+STATUS_ARCHIVE_ONLY = "{version} becomes archived only by archiving it, with a reason."
+
+
+@transaction.atomic
+def model_version_status_set(*, actor: Any, version: ModelVersion, status: str, reason: str) -> ModelVersion:
+    """Move a model version's status (registered -> approved -> deployed) as governance decides.
+
+    Governance's services call this in their own transaction when a deployment request is
+    approved or a deployment is recorded; they have authorised `actor` for that decision, so
+    no team membership is asked here, and no API view calls it. Setting the current status
+    changes nothing and records nothing. Refuses an unknown status (400 `validation_error`),
+    `archived` (409 `invalid_transition`: use model_version_archive) and any move the table
+    above does not allow, e.g. out of `archived` or back from `deployed` (409
+    `invalid_transition`). Writes MODEL_VERSION_STATUS_CHANGED with before/after.
+    """
+    if status not in _Status.values:
+        raise errors.invalid(STATUS_UNKNOWN.format(choices=", ".join(_Status.values)), code="validation_error",
+                             field="status")
+    if not isinstance(reason, str) or not reason.strip():
+        raise errors.invalid(STATUS_REASON_REQUIRED, code="reason_required", field="reason")
+    reason = reason.strip()
+    # Only this row: the model row is locked by the deployment path, always before its versions.
+    version = ModelVersion.objects.select_for_update(of=("self",)).select_related("model").get(pk=version.pk)
+    if version.status == status:
+        return version
+    if status == _Status.ARCHIVED:
+        raise errors.ConflictError(STATUS_ARCHIVE_ONLY.format(version=version), code="invalid_transition")
+    if status not in MODEL_VERSION_STATUS_TRANSITIONS[version.status]:
+        raise errors.ConflictError(
+            STATUS_INVALID_TRANSITION.format(version=version, status=version.status, target=status),
+            code="invalid_transition")
+    before = {"status": version.status}
+    version.status = status
+    version.full_clean()
+    version.save(update_fields=["status", "updated_at"])
+    audit_event_record(actor=actor, action=AuditAction.MODEL_VERSION_STATUS_CHANGED, target=version,
+                       before=before, after={"status": status}, reason=reason)
+    return version
+
+
 # --- archiving ----------------------------------------------------------------------------
 
 def _archive(*, actor: Any, obj: Any, team: Team, reason: str, action: AuditAction,

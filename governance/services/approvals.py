@@ -39,6 +39,8 @@ from governance.services.signatures import (
     signing_reauthenticate,
 )
 from mlops_site.common.roles import Role
+from registry.models import ModelVersion
+from registry.services import model_version_status_set
 
 Status = ApprovalRequest.Status
 Kind = ApprovalRequest.Kind
@@ -88,9 +90,39 @@ def _transition(*, request: ApprovalRequest, target: str, actor: Any, reason: st
     audit_event_record(actor=actor, system=system, action=_TRANSITION_ACTIONS[target], target=request,
                        before=before, after={"status": target, "decided_at": request.decided_at},
                        reason=reason or None)
+    if target == Status.APPROVED and request.kind == Kind.DEPLOYMENT:
+        model_version_status_follow(actor=actor, model_version=request.model_version,
+                                    status=ModelVersion.Status.APPROVED,
+                                    reason=f"deployment request #{request.pk} ({request.environment}) approved")
     if target in _TRANSITION_NOTIFIED:
         approval_notification_schedule(request=request, event=_TRANSITION_NOTIFIED[target], actor=actor)
     return request
+
+
+# How far along its life a version is: governance only ever moves the status forward.
+_STATUS_RANK = {ModelVersion.Status.REGISTERED: 0, ModelVersion.Status.APPROVED: 1, ModelVersion.Status.DEPLOYED: 2}
+
+
+def model_version_status_follow(*, actor: Any, model_version: Any, status: str, reason: str) -> None:
+    """Move `model_version`'s status forward to `status` after a governance decision, in the caller's transaction.
+
+    A version already as far or further along (approved for another environment, already
+    deployed) keeps its status, and an archived one is never moved: neither writes an event.
+    Otherwise the registry's model_version_status_set moves it and writes
+    MODEL_VERSION_STATUS_CHANGED.
+    """
+    # Lock the row before reading it, so a concurrent archive cannot slip between the look and the move.
+    current = ModelVersion.objects.select_for_update(of=("self",)).filter(pk=model_version.pk).values_list(
+        "status", "archived_at").first()
+    if current is None:
+        return
+    current_status, archived_at = current
+    if archived_at is not None or current_status not in _STATUS_RANK:
+        return
+    if _STATUS_RANK[current_status] >= _STATUS_RANK[status]:
+        return
+    moved = model_version_status_set(actor=actor, version=model_version, status=status, reason=reason)
+    model_version.status = moved.status
 
 
 def _locked(request: ApprovalRequest) -> ApprovalRequest:
@@ -260,7 +292,8 @@ def approval_request_sign(*, actor: Any, request: ApprovalRequest, password: str
     stays pending for its requester to withdraw). A refusal writes no signature and no event
     (except the re-authentication bookkeeping).
     Writes APPROVAL_SIGNED and, when the signature decides the request, APPROVAL_APPROVED or
-    APPROVAL_REJECTED, all in one transaction.
+    APPROVAL_REJECTED, all in one transaction; an approved deployment request also moves a
+    registered version's status to `approved` (MODEL_VERSION_STATUS_CHANGED).
     """
     signer_allowed_check(actor=actor)
     if meaning not in Meaning.values:

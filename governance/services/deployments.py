@@ -16,7 +16,8 @@ from governance.audit import AuditAction, audit_event_record
 from governance.gate import gate_checks_compute
 from governance.models import Deployment, GateDecision
 from governance.permissions import Action, user_can
-from registry.models import RegisteredModel
+from governance.services.approvals import model_version_status_follow
+from registry.models import ModelVersion, RegisteredModel
 
 # A decision is a statement about "now": a deployment must cite a recent one.
 DECISION_MAX_AGE = dt.timedelta(minutes=15)
@@ -30,7 +31,8 @@ def deployment_record(*, actor: Any, model_version: Any, environment: str, decis
     `permission_denied`); an unknown decision or one that did not allow exactly this
     version, environment and artifact (409 `gate_decision_invalid`); a decision already
     cited (409 `gate_decision_used`); a decision older than 15 minutes, or one whose checks
-    no longer pass now (409 `gate_decision_stale`). Writes DEPLOYMENT_RECORDED.
+    no longer pass now (409 `gate_decision_stale`). Writes DEPLOYMENT_RECORDED, then, unless the
+    version was deployed before, MODEL_VERSION_STATUS_CHANGED (status `deployed`).
     """
     if not user_can(actor, Action.DEPLOYMENT_RECORD, model_version):
         raise errors.action_forbidden(user=actor, action=f"deploy {model_version}")
@@ -77,4 +79,6 @@ def deployment_record(*, actor: Any, model_version: Any, environment: str, decis
                "decision_id": decision.decision_id, "rollback": deployment.is_rollback},
         payload={"environment": environment, "approval_request": approved.pk if approved else None},
     )
+    model_version_status_follow(actor=actor, model_version=model_version, status=ModelVersion.Status.DEPLOYED,
+                                reason=f"deployed to {environment} (deployment #{deployment.pk})")
     return deployment

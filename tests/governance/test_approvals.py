@@ -71,7 +71,9 @@ def test_quorum_of_required_roles_approves():
     assert request.status == "approved" and request.decided_at is not None
     assert sorted(request.signatures.values_list("role", flat=True)) == [
         "compliance_officer", "model_validator", "risk_officer"]
-    assert actions()[-2:] == [AuditAction.APPROVAL_SIGNED, AuditAction.APPROVAL_APPROVED]
+    # the approved deployment request also moves the version's status (registered -> approved)
+    assert actions()[-3:] == [AuditAction.APPROVAL_SIGNED, AuditAction.APPROVAL_APPROVED,
+                              AuditAction.MODEL_VERSION_STATUS_CHANGED]
 
 
 def test_reviewed_signature_does_not_count_toward_quorum():

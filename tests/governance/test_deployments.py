@@ -60,7 +60,11 @@ def test_deploy_on_an_allowing_decision():
     assert deployment.artifact_sha256 == world.v1.artifact_sha256
     assert (deployment.decision, deployment.approval_request, deployment.deployed_by) == (decision, request, world.ci)
     assert (deployment.previous, deployment.is_rollback) == (None, False)
-    assert AuditQueueEntry.objects.order_by("pk").last().action == AuditAction.DEPLOYMENT_RECORDED
+    # the deployment also moves the version's status (approved -> deployed)
+    assert list(AuditQueueEntry.objects.order_by("-pk").values_list("action", flat=True)[:2]) == [
+        AuditAction.MODEL_VERSION_STATUS_CHANGED, AuditAction.DEPLOYMENT_RECORDED]
+    world.v1.refresh_from_db()
+    assert world.v1.status == "deployed"
 
 
 def test_denied_decision_cannot_deploy():

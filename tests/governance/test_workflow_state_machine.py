@@ -11,7 +11,9 @@ clear a critical alert, ask the gate and deploy, CI registering a retrain. After
 - every request's status agrees with its signatures (quorum, rejection);
 - every state change has its audit event: the events written are exactly the ones the
   model of the workflow expects, and a refused call writes none (but a failed
-  re-authentication writes its own, and the fifth its lock).
+  re-authentication writes its own, and the fifth its lock);
+- every version's status is the one the model expects: `approved` once a deployment request
+  for it is approved, `deployed` once it is deployed, never back, each move one event.
 
 `make test` runs ATTEST_STATEFUL_EXAMPLES sequences (500 by default); a nightly run raises it.
 """
@@ -97,6 +99,8 @@ class Workflow(RuleBasedStateMachine):
         self.locked: set[int] = set()
         self.versions: list[ModelVersion] = []
         self.requests: list[ApprovalRequest] = []
+        # The status each version should have, moved by the model's own reading of the rules.
+        self.statuses: dict[int, str] = {}
 
     def teardown(self) -> None:
         gate_alert_check_unregister(self._alert_check)
@@ -126,6 +130,7 @@ class Workflow(RuleBasedStateMachine):
         mv.training_datasets.set(datasets)
         mv.authors.set([self.base.engineer])
         self.versions.append(mv)
+        self.statuses[mv.pk] = "registered"
         return mv
 
     # --- rules --------------------------------------------------------------------------------------
@@ -203,8 +208,10 @@ class Workflow(RuleBasedStateMachine):
         before = request.status
         request.refresh_from_db()
         self.expected.append(A.APPROVAL_SIGNED)
-        if request.status != before:
-            self.expected.append({"approved": A.APPROVAL_APPROVED, "rejected": A.APPROVAL_REJECTED}[request.status])
+        if request.status == "approved" and before != "approved":
+            self._approved(request)
+        elif request.status != before:
+            self.expected.append(A.APPROVAL_REJECTED)
 
     @precondition(lambda self: self.requests)
     @rule(r=st.integers(0, 20), pick=st.integers(0, 7), complete=st.booleans())
@@ -239,8 +246,15 @@ class Workflow(RuleBasedStateMachine):
         self.expected.append(A.APPROVAL_SIGNED)
         request.refresh_from_db()
         if request.status == "approved":
-            self.expected.append(A.APPROVAL_APPROVED)
+            self._approved(request)
         return True
+
+    def _approved(self, request: ApprovalRequest) -> None:
+        # An approved deployment request moves a registered version to approved (never back).
+        self.expected.append(A.APPROVAL_APPROVED)
+        if request.kind == "deployment" and self.statuses[request.model_version_id] == "registered":
+            self.statuses[request.model_version_id] = "approved"
+            self.expected.append(A.MODEL_VERSION_STATUS_CHANGED)
 
     @precondition(lambda self: self.requests)
     @rule(r=st.integers(0, 20))
@@ -323,6 +337,9 @@ class Workflow(RuleBasedStateMachine):
             return
         assert decision.allowed
         self.expected.append(A.DEPLOYMENT_RECORDED)
+        if self.statuses[mv.pk] != "deployed":
+            self.statuses[mv.pk] = "deployed"
+            self.expected.append(A.MODEL_VERSION_STATUS_CHANGED)
 
     # --- the oracle: the rules, restated independently of governance.gate ----------------------------
 
@@ -398,6 +415,8 @@ class Workflow(RuleBasedStateMachine):
         written = list(AuditQueueEntry.objects.filter(pk__gt=self.mark or 0).order_by("pk")
                        .values_list("action", flat=True))
         assert written == self.expected
+        # Each version's status is the one the workflow's decisions give it.
+        assert dict(ModelVersion.objects.filter(model=self.model).values_list("pk", "status")) == self.statuses
         # No deployment without an allowing decision on its version, environment and artifact.
         for d in Deployment.objects.filter(model=self.model).select_related("decision"):
             assert d.decision.allowed and all(c["passed"] for c in d.decision.checks)

@@ -1,13 +1,14 @@
 """Registry services: each success records exactly one audit event; each refusal leaves nothing."""
 
 import hashlib
+import json
 import threading
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from governance.models import AuditChainHead
+from governance.models import AuditChainHead, AuditEvent
 from mlops_site.common.errors import ApplicationError
 from registry import services
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Team
@@ -365,3 +366,55 @@ def test_concurrent_registrations_get_distinct_consecutive_versions(make_user):
     # then
     assert errors == []
     assert sorted(ModelVersion.objects.filter(model=model).values_list("version", flat=True)) == list(range(1, 13))
+
+
+# --- model version status -----------------------------------------------------------------
+
+def test_model_version_status_set_moves_forward_with_one_event_each(model_version, head_seq, new_actions,
+                                                                    make_user):
+    # given: an officer outside the team, as governance's services pass
+    officer = make_user("olga", roles=["compliance_officer"])
+    since = head_seq()
+    # when
+    services.model_version_status_set(actor=officer, version=model_version, status="approved", reason="approved")
+    services.model_version_status_set(actor=officer, version=model_version, status="approved", reason="again")
+    services.model_version_status_set(actor=None, version=model_version, status="deployed", reason="deployed")
+    # then: setting the current status again changed nothing and recorded nothing
+    model_version.refresh_from_db()
+    assert model_version.status == "deployed"
+    assert new_actions(since) == ["registry.model_version.status_changed", "registry.model_version.status_changed"]
+    events = AuditEvent.objects.filter(seq__gt=since).order_by("seq")
+    assert [(json.loads(e.payload_json)["before"], json.loads(e.payload_json)["after"]) for e in events] == [
+        ({"status": "registered"}, {"status": "approved"}), ({"status": "approved"}, {"status": "deployed"})]
+    assert json.loads(events[0].actor_json)["username"] == "olga"
+
+
+@pytest.mark.parametrize("start, target", [
+    ("deployed", "approved"), ("deployed", "registered"), ("approved", "registered"),
+    ("archived", "approved"), ("archived", "deployed"), ("registered", "archived"),
+])
+def test_model_version_status_set_refuses_an_illegal_transition(alice, model_version, start, target):
+    # given
+    if start == "archived":
+        services.model_version_archive(actor=alice, model_version=model_version, reason="retired")
+    elif start in ("approved", "deployed"):
+        ModelVersion.objects.filter(pk=model_version.pk).update(status=start)
+    # when
+    error = _refused(lambda: services.model_version_status_set(actor=alice, version=model_version, status=target,
+                                                               reason="because"), "invalid_transition")
+    # then
+    assert error.status == 409
+    model_version.refresh_from_db()
+    assert model_version.status == start
+
+
+@pytest.mark.parametrize("status, reason, code", [
+    ("live", "because", "validation_error"), ("approved", "  ", "reason_required"), ("approved", None,
+                                                                                    "reason_required"),
+])
+def test_model_version_status_set_refuses_bad_input(alice, model_version, status, reason, code):
+    error = _refused(lambda: services.model_version_status_set(actor=alice, version=model_version, status=status,
+                                                               reason=reason), code)
+    assert error.status == 400
+    model_version.refresh_from_db()
+    assert model_version.status == "registered"
