@@ -152,6 +152,19 @@ class _Loader:
             self._skipped(f"dataset {name}")
         return dataset
 
+    def split_versions(self, *, dataset: Dataset, split, source: str, method: str,
+                       **fields) -> tuple[DatasetVersion, DatasetVersion]:
+        """The training and evaluation versions of a split, each with its provenance."""
+        versions = []
+        for label, part, share in (("training", split.training, 1 - EVALUATION_FRACTION),
+                                   ("evaluation", split.evaluation, EVALUATION_FRACTION)):
+            how = ", ".join(filter(None, [f"{share:.0%}", method, f"seed {SPLIT_SEED}"]))
+            versions.append(self.dataset_version(
+                dataset=dataset, content=_csv_bytes(part), label=label,
+                provenance=f"{source}; {label} split, {how}.", **fields,
+            ))
+        return versions[0], versions[1]
+
     def dataset_version(self, *, dataset: Dataset, content: bytes, label: str, **fields) -> DatasetVersion:
         sha256 = hashlib.sha256(content).hexdigest()
         version = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
@@ -219,15 +232,9 @@ class _Loader:
             "source_uri": "https://github.com/koaning/scikit-lego",
             "license": "MIT (scikit-lego); data from the Toronto Star via the R package carData",
         }
-        training = self.dataset_version(
-            dataset=dataset, content=_csv_bytes(split.training), label="training",
-            provenance=f"sklego.datasets.load_arrests(); training split, {1 - EVALUATION_FRACTION:.0%} "
-                       f"stratified on `released`, seed {SPLIT_SEED}.", **common,
-        )
-        evaluation = self.dataset_version(
-            dataset=dataset, content=_csv_bytes(split.evaluation), label="evaluation",
-            provenance=f"sklego.datasets.load_arrests(); evaluation split, {EVALUATION_FRACTION:.0%} "
-                       f"stratified on `released`, seed {SPLIT_SEED}.", **common,
+        training, evaluation = self.split_versions(
+            dataset=dataset, split=split, source="sklego.datasets.load_arrests()",
+            method="stratified on `released`", **common,
         )
         model = self.model(
             name=ARRESTS_MODEL, team=team, risk_tier=RegisteredModel.RiskTier.HIGH,
@@ -271,15 +278,9 @@ class _Loader:
             "source_uri": "https://scikit-learn.org/stable/datasets/toy_dataset.html#diabetes-dataset",
             "license": "BSD-3-Clause (scikit-learn); data from Efron et al., Annals of Statistics 2004",
         }
-        training = self.dataset_version(
-            dataset=dataset, content=_csv_bytes(split.training), label="training",
-            provenance=f"sklearn.datasets.load_diabetes(scaled=False); training split, "
-                       f"{1 - EVALUATION_FRACTION:.0%}, seed {SPLIT_SEED}.", **common,
-        )
-        evaluation = self.dataset_version(
-            dataset=dataset, content=_csv_bytes(split.evaluation), label="evaluation",
-            provenance=f"sklearn.datasets.load_diabetes(scaled=False); evaluation split, "
-                       f"{EVALUATION_FRACTION:.0%}, seed {SPLIT_SEED}.", **common,
+        training, evaluation = self.split_versions(
+            dataset=dataset, split=split, source="sklearn.datasets.load_diabetes(scaled=False)", method="",
+            **common,
         )
         model = self.model(
             name=DIABETES_MODEL, team=team, risk_tier=RegisteredModel.RiskTier.LIMITED,

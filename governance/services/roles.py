@@ -62,6 +62,30 @@ def _roles_of(user: Any) -> list[str]:
     return sorted(user.groups.values_list("name", flat=True))
 
 
+def _role_change(*, actor: Any, user: Any, role: Role | str, grant: bool) -> Any:
+    """Grant or revoke one role under a lock on the user row, with its audit event."""
+    role = _role_parse(role)
+    _actor_check(actor)
+    group = _group_get(role)
+    # Lock the user row so two concurrent changes cannot both see the same state and log twice.
+    type(user).objects.select_for_update().filter(pk=user.pk).first()
+    held = user.groups.filter(pk=group.pk).exists()
+    if grant and held:
+        raise ConflictError(ROLE_ALREADY_GRANTED.format(user=user.get_username(), role=role.value),
+                            code="role_already_granted")
+    if not grant and not held:
+        raise ConflictError(ROLE_NOT_GRANTED.format(user=user.get_username(), role=role.value),
+                            code="role_not_granted")
+    before = _roles_of(user)
+    (user.groups.add if grant else user.groups.remove)(group)
+    audit_event_record(
+        actor=actor, system=CLI_SYSTEM_ACTOR, action=AuditAction.ROLE_GRANTED if grant else AuditAction.ROLE_REVOKED,
+        target=user, object_repr=user.get_username(), before={"roles": before},
+        after={"roles": _roles_of(user)}, payload={"role": role.value},
+    )
+    return user
+
+
 @transaction.atomic
 def role_grant(*, actor: Any, user: Any, role: Role | str) -> Any:
     """Give `user` the role `role` and record ROLE_GRANTED; returns the user.
@@ -70,22 +94,7 @@ def role_grant(*, actor: Any, user: Any, role: Role | str) -> Any:
     role (400 `unknown_role`), a non-administrator actor (403 `role_change_forbidden`) and a
     role already held (409 `role_already_granted`); a refusal changes nothing.
     """
-    role = _role_parse(role)
-    _actor_check(actor)
-    group = _group_get(role)
-    # Lock the user row so two concurrent grants cannot both see "not held" and log twice.
-    type(user).objects.select_for_update().filter(pk=user.pk).first()
-    if user.groups.filter(pk=group.pk).exists():
-        raise ConflictError(ROLE_ALREADY_GRANTED.format(user=user.get_username(), role=role.value),
-                            code="role_already_granted")
-    before = _roles_of(user)
-    user.groups.add(group)
-    audit_event_record(
-        actor=actor, system=CLI_SYSTEM_ACTOR, action=AuditAction.ROLE_GRANTED, target=user,
-        object_repr=user.get_username(), before={"roles": before}, after={"roles": _roles_of(user)},
-        payload={"role": role.value},
-    )
-    return user
+    return _role_change(actor=actor, user=user, role=role, grant=True)
 
 
 @transaction.atomic
@@ -95,18 +104,4 @@ def role_revoke(*, actor: Any, user: Any, role: Role | str) -> Any:
     Refuses an unknown role (400 `unknown_role`), a non-administrator actor
     (403 `role_change_forbidden`) and a role the user does not hold (409 `role_not_granted`).
     """
-    role = _role_parse(role)
-    _actor_check(actor)
-    group = _group_get(role)
-    type(user).objects.select_for_update().filter(pk=user.pk).first()
-    if not user.groups.filter(pk=group.pk).exists():
-        raise ConflictError(ROLE_NOT_GRANTED.format(user=user.get_username(), role=role.value),
-                            code="role_not_granted")
-    before = _roles_of(user)
-    user.groups.remove(group)
-    audit_event_record(
-        actor=actor, system=CLI_SYSTEM_ACTOR, action=AuditAction.ROLE_REVOKED, target=user,
-        object_repr=user.get_username(), before={"roles": before}, after={"roles": _roles_of(user)},
-        payload={"role": role.value},
-    )
-    return user
+    return _role_change(actor=actor, user=user, role=role, grant=False)
