@@ -13,3 +13,6 @@ __all__ += ["ApprovalPolicy", "ApprovalRequest", "Deployment", "GateDecision", "
 from governance.models.notifications import NotificationDelivery  # noqa: E402
 
 __all__ += ["NotificationDelivery"]
+from governance.models.evaluations import Evaluation, Report, ReportChart  # noqa: E402
+
+__all__ += ["Evaluation", "Report", "ReportChart"]
