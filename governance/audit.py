@@ -87,6 +87,17 @@ class AuditAction(models.TextChoices):
     GATE_EVALUATED = "governance.gate.evaluated"
     DEPLOYMENT_RECORDED = "governance.deployment.recorded"
     MODEL_VERSION_STATUS_CHANGED = "registry.model_version.status_changed"
+    # monitoring: drift monitors, batches, checks and the compliance alerts they raise
+    MONITOR_CREATED = "monitoring.monitor.created"
+    MONITOR_UPDATED = "monitoring.monitor.updated"
+    MONITORING_BATCH_INGESTED = "monitoring.batch.ingested"
+    DRIFT_CHECKED = "monitoring.drift.checked"
+    ALERT_RAISED = "monitoring.alert.raised"
+    ALERT_REPEATED = "monitoring.alert.repeated"
+    ALERT_ACKNOWLEDGED = "monitoring.alert.acknowledged"
+    ALERT_SIGNED = "monitoring.alert.signed"
+    ALERT_RESOLVED = "monitoring.alert.resolved"
+    ALERT_DISMISSED = "monitoring.alert.dismissed"
 
 
 def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str, Any]:
