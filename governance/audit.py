@@ -72,6 +72,7 @@ class AuditAction(models.TextChoices):
     AUDIT_CHECKPOINT_SIGNED = "governance.audit.checkpoint_signed"
     AUDIT_KEY_ROTATED = "governance.audit.key_rotated"
     AUDIT_EXPORTED = "governance.audit.exported"
+    AUDIT_VERIFIED = "governance.audit.verified"
     # approvals, signatures, deployments and the gate
     POLICY_CREATED = "governance.policy.created"
     POLICY_UPDATED = "governance.policy.updated"
@@ -101,14 +102,21 @@ class AuditAction(models.TextChoices):
 
 
 def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str, Any]:
-    """{"id", "username", "roles"} for a user, {"system": NAME} for the service itself."""
+    """{"id", "username", "roles"} for a user (and "token": its prefix when a token acted),
+    {"system": NAME} for the service itself."""
     if actor is None or not getattr(actor, "is_authenticated", False):
         return {"system": system or "attest"}
     # The role names governance.permissions.user_roles (or the API's permission classes) read
     # for this request, when they did: the same request's roles, without a second query.
     cached = getattr(actor, "_attest_roles", None)
     roles = sorted(cached if cached is not None else actor.groups.values_list("name", flat=True))
-    return {"id": actor.pk, "username": actor.get_username(), "roles": roles}
+    snapshot = {"id": actor.pk, "username": actor.get_username(), "roles": roles}
+    # A request made with an API token names the token (its prefix) that acted (issue 8):
+    # set on the user by governance.api.authentication for that request only.
+    token_prefix = getattr(actor, "_attest_token_prefix", None)
+    if token_prefix:
+        snapshot["token"] = token_prefix
+    return snapshot
 
 
 @receiver(m2m_changed, sender=get_user_model().groups.through)

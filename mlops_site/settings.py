@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "mlops_site.common.middleware.CorrelationIdMiddleware",
+    "mlops_site.common.limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -213,6 +214,30 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "mlops_site.common.throttling.TokenRateThrottle",
+        "mlops_site.common.throttling.UserRateThrottle",
+        "mlops_site.common.throttling.AnonRateThrottle",
+    ],
+}
+# Rate limits (docs/cli.md): per API token, per signed-in user, per anonymous address; DRF's
+# "N/s|min|hour|day". Read per request (mlops_site/common/throttling.py). Counters are per
+# process unless ATTEST_CACHE_URL names a shared Redis cache.
+ATTEST_THROTTLE_RATES = {
+    "token": env_str("ATTEST_THROTTLE_TOKEN_RATE", "3000/min"),
+    "user": env_str("ATTEST_THROTTLE_USER_RATE", "3000/min"),
+    "anon": env_str("ATTEST_THROTTLE_ANON_RATE", "300/min"),
+}
+ATTEST_CACHE_URL = env_str("ATTEST_CACHE_URL")
+if ATTEST_CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ATTEST_CACHE_URL}}
+# Per-endpoint body limits (bytes) for small JSON endpoints, below DATA_UPLOAD_MAX_MEMORY_SIZE.
+_SMALL_JSON = env_int("ATTEST_SMALL_JSON_BYTES", 64 * 1024)
+ATTEST_BODY_LIMITS = {
+    "/api/v1/gate/": _SMALL_JSON,
+    "/api/v1/deployments/": _SMALL_JSON,
+    "/api/v1/approval-requests/": _SMALL_JSON,
+    "/api/v1/mlflow/": 1024 * 1024,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Attest API",

@@ -22,4 +22,6 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             # Throttled bookkeeping: not a state change of the governed record, so no audit event.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # Every audit event this request records names the token, not only its user.
+        token.user._attest_token_prefix = token.prefix
         return token.user, token

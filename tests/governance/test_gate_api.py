@@ -126,7 +126,8 @@ def test_a_gate_request_costs_few_statements_and_reads_its_seq_from_the_sequence
     # given: committed data, and a first request that pays the token's last_used_at update
     world = World("limited")
     approved(world)
-    ci = client_for(token_for(world.ci))
+    ci_token = token_for(world.ci)
+    ci = client_for(ci_token)
     assert ci.post(GATE, gate_body(world), format="json").status_code == 200
     # when: token, roles (once), BEGIN, version+membership, policy, requests, signatures with
     # their signers' roles, two dataset lists, decision, queue entry, COMMIT, then the sequencer
@@ -142,7 +143,7 @@ def test_a_gate_request_costs_few_statements_and_reads_its_seq_from_the_sequence
     event = AuditEvent.objects.get(seq=body["audit_seq"])
     assert event.object_id == str(GateDecision.objects.get(decision_id=body["decision_id"]).pk)
     assert json.loads(event.actor_json) == {"id": world.ci.pk, "username": world.ci.username,
-                                            "roles": ["ci_service"]}
+                                            "roles": ["ci_service"], "token": ci_token[:12]}
     assert AuditQueueEntry.objects.count() == 0
 
 

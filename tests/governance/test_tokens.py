@@ -322,3 +322,52 @@ def _issue_key(username: str, *args: str) -> str:
     out = io.StringIO()
     call_command("issue_token", username, *args, stdout=out)
     return out.getvalue().splitlines()[-1]
+
+
+def test_expired_token_is_refused_by_the_api_with_401(make_user, api_client):
+    # given: a token whose expiry has passed
+    user = make_user("emil")
+    token, key = api_token_issue(actor=user, user=user, expires_at=timezone.now() + dt.timedelta(days=1))
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    # when
+    response = api_client.get("/api/v1/models/", HTTP_AUTHORIZATION=f"Token {key}")
+    # then
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_every_use_of_a_token_names_it_in_the_audit_log(make_user, api_client, audit_flush):
+    # given: a team member with a registry token
+    from registry import services as registry
+
+    user = make_user("emil", roles=["ml_engineer"])
+    team = registry.team_create(actor=None, name="risk")
+    team.members.add(user)
+    token, key = api_token_issue(actor=None, user=user, scopes=["registry:write", "registry:read"])
+    # when
+    response = api_client.post("/api/v1/models/", {"name": "credit", "team": "risk", "risk_tier": "limited"},
+                               format="json", HTTP_AUTHORIZATION=f"Token {key}")
+    audit_flush()
+    # then
+    assert response.status_code == 201, response.content
+    event = AuditEvent.objects.get(action="registry.model.registered")
+    assert json.loads(event.actor_json) == {"id": user.pk, "username": "emil", "roles": ["ml_engineer"],
+                                            "token": token.prefix}
+
+
+def test_session_use_carries_no_token_in_the_audit_log(make_user, client, audit_flush):
+    # given
+    from registry import services as registry
+
+    user = make_user("emil", roles=["ml_engineer"])
+    registry.team_create(actor=None, name="risk").members.add(user)
+    client.force_login(user)
+    # when
+    response = client.post("/api/v1/models/", {"name": "credit", "team": "risk", "risk_tier": "limited"},
+                           content_type="application/json")
+    audit_flush()
+    # then
+    assert response.status_code == 201, response.content
+    actor = json.loads(AuditEvent.objects.get(action="registry.model.registered").actor_json)
+    assert "token" not in actor and actor["username"] == "emil"
