@@ -88,6 +88,10 @@ class AuditAction(models.TextChoices):
     GATE_EVALUATED = "governance.gate.evaluated"
     DEPLOYMENT_RECORDED = "governance.deployment.recorded"
     MODEL_VERSION_STATUS_CHANGED = "registry.model_version.status_changed"
+    # evaluations and their reports
+    EVALUATION_REQUESTED = "governance.evaluation.requested"
+    EVALUATION_FAILED = "governance.evaluation.failed"
+    REPORT_CREATED = "governance.report.created"
     # monitoring: drift monitors, batches, checks and the compliance alerts they raise
     MONITOR_CREATED = "monitoring.monitor.created"
     MONITOR_UPDATED = "monitoring.monitor.updated"
