@@ -18,12 +18,11 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from governance import errors, selectors
+from governance.dashboard_selectors import approval_request_roles_open, approval_requests_pending_for_user
 from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC, METRIC_MIN, gate_checks_compute
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision, Signature
 from governance.permissions import PERMISSIONS, Action, user_can, user_reads_all, user_roles
@@ -253,47 +252,6 @@ class ApprovalPolicyAdmin(ReadOnlyAdmin):
 
 
 # --- approval requests ------------------------------------------------------------------------------
-
-def _approvals_by_role(signatures: list[Signature]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for signature in signatures:
-        if signature.meaning == Signature.Meaning.APPROVE:
-            counts[signature.role] = counts.get(signature.role, 0) + 1
-    return counts
-
-
-def approval_request_roles_open(request: ApprovalRequest) -> dict[str, int]:
-    """Required role -> approvals still missing (uses the prefetched signatures)."""
-    counts = _approvals_by_role(list(request.signatures.all()))
-    return {role: count - counts.get(role, 0) for role, count in request.policy.required_roles.items()
-            if counts.get(role, 0) < count}
-
-
-def approval_requests_pending_for_user(*, user: Any) -> list[dict[str, Any]]:
-    """Pending requests the user may read that still need a role they hold, oldest first.
-
-    A request the user already signed decisively is left out (one person fills one role once);
-    one they opened is listed but marked, because separation of duties bars them from it.
-    """
-    held = user_roles(user) - {Role.AUDITOR, Role.CI_SERVICE}
-    if not held or not user_can(user, Action.APPROVAL_SIGN):
-        return []
-    now = timezone.now()
-    rows = []
-    pending = selectors.approval_request_list(user=user, filters={"status": Status.PENDING}).order_by("created_at",
-                                                                                                      "id")
-    for request in pending:
-        open_roles = approval_request_roles_open(request)
-        mine = sorted(role for role in open_roles if role in held)
-        if not mine:
-            continue
-        if any(s.signer_id == user.pk and s.meaning != Signature.Meaning.REVIEWED for s in request.signatures.all()):
-            continue
-        rows.append({"request": request, "roles_open": open_roles, "my_roles": mine,
-                     "age": timesince(request.created_at, now), "risk_tier": request.model.risk_tier,
-                     "is_requester": request.requested_by_id == user.pk})
-    return rows
-
 
 class SignForm(forms.Form):
     """Re-authentication and the decision: the service checks all of it again."""

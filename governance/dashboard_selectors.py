@@ -1,0 +1,253 @@
+"""Reads behind the officers' dashboard (the admin index): each one scoped by the user as the API scopes it.
+
+Every section is a plain dict or list the template renders without further queries. Sections
+fed by other parts of Attest (compliance alerts from monitoring, governance KPIs from the
+dossier) read them only when those parts are installed, and say so when they are not.
+"""
+
+import datetime as dt
+import importlib
+import statistics
+from collections import Counter
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from governance import selectors
+from governance.audit import AuditAction
+from governance.checkpoints import audit_checkpoint_latest, checkpoint_signature_valid
+from governance.models import ApprovalRequest, AuditChainHead, AuditEvent, GateDecision, Signature
+from governance.permissions import Action, user_can, user_reads_all, user_roles
+from mlops_site.common.roles import Role
+from registry import selectors as registry_selectors
+from registry.models import ModelVersion, RegisteredModel
+
+Status = ApprovalRequest.Status
+TIERS = [tier for tier, _label in RegisteredModel.RiskTier.choices]
+# Order of the stacked bars: where a version is in its life.
+VERSION_STATUSES = ["registered", "approved", "deployed", "archived"]
+SEVERITIES = ["critical", "warning", "info"]
+RECENT_DENIALS = 8
+KPI_WINDOW_DAYS = 30
+
+
+# --- approvals waiting for the user ----------------------------------------------------------------
+
+def _approvals_by_role(signatures: list[Signature]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for signature in signatures:
+        if signature.meaning == Signature.Meaning.APPROVE:
+            counts[signature.role] = counts.get(signature.role, 0) + 1
+    return counts
+
+
+def approval_request_roles_open(request: ApprovalRequest) -> dict[str, int]:
+    """Required role -> approvals still missing (uses the prefetched signatures)."""
+    counts = _approvals_by_role(list(request.signatures.all()))
+    return {role: count - counts.get(role, 0) for role, count in request.policy.required_roles.items()
+            if counts.get(role, 0) < count}
+
+
+def approval_requests_pending_for_user(*, user: Any) -> list[dict[str, Any]]:
+    """Pending requests the user may read that still need a role they hold, oldest first.
+
+    A request the user already signed decisively is left out (one person fills one role once);
+    one they opened is listed but marked, because separation of duties bars them from it.
+    """
+    held = user_roles(user) - {Role.AUDITOR, Role.CI_SERVICE}
+    if not held or not user_can(user, Action.APPROVAL_SIGN):
+        return []
+    now = timezone.now()
+    rows = []
+    pending = selectors.approval_request_list(user=user, filters={"status": Status.PENDING}).order_by(
+        "created_at", "id")
+    for request in pending:
+        open_roles = approval_request_roles_open(request)
+        mine = sorted(role for role in open_roles if role in held)
+        if not mine:
+            continue
+        if any(s.signer_id == user.pk and s.meaning != Signature.Meaning.REVIEWED for s in request.signatures.all()):
+            continue
+        age = now - request.created_at
+        rows.append({"request": request, "roles_open": open_roles, "my_roles": mine,
+                     "age": timesince(request.created_at, now), "age_days": age.days,
+                     "risk_tier": request.model.risk_tier, "is_requester": request.requested_by_id == user.pk})
+    return rows
+
+
+# --- models by tier and status ---------------------------------------------------------------------
+
+def models_by_tier_and_status(*, user: Any) -> dict[str, Any]:
+    """Per risk tier: how many models, and their versions by status (for a stacked bar), as the API scopes them."""
+    models = registry_selectors.model_list(user=user).order_by()
+    model_counts = dict(models.values_list("risk_tier").annotate(n=Count("pk")).values_list("risk_tier", "n"))
+    versions = registry_selectors.model_version_list(user=user).order_by()
+    rows = (versions.values("model__risk_tier", "status", "archived_at").annotate(n=Count("pk"))
+            .values_list("model__risk_tier", "status", "archived_at", "n"))
+    by_tier: dict[str, Counter] = {tier: Counter() for tier in TIERS}
+    for tier, status, archived_at, n in rows:
+        by_tier.setdefault(tier, Counter())["archived" if archived_at is not None else status] += n
+    widest = max([sum(c.values()) for c in by_tier.values()] + [1])
+    tiers = []
+    for tier in TIERS:
+        counts = by_tier.get(tier, Counter())
+        total = sum(counts.values())
+        tiers.append({
+            "tier": tier, "models": model_counts.get(tier, 0), "versions": total,
+            "segments": [{"status": status, "n": counts[status], "width": round(100 * counts[status] / widest, 1)}
+                         for status in VERSION_STATUSES if counts[status]],
+        })
+    return {"tiers": tiers, "statuses": VERSION_STATUSES,
+            "total_models": sum(model_counts.values()),
+            "total_versions": sum(sum(c.values()) for c in by_tier.values())}
+
+
+# --- the gate ---------------------------------------------------------------------------------------
+
+def gate_decisions_for_user(*, user: Any):
+    """Gate decisions the user may read: governance roles and administrators all, others their teams'."""
+    queryset = GateDecision.objects.select_related("model_version", "model_version__model", "evaluated_by")
+    if not user_can(user, Action.DEPLOYMENT_READ):
+        return queryset.none()
+    if user_reads_all(user):
+        return queryset
+    return queryset.filter(model_version__model__team__members=user).distinct()
+
+
+def gate_denials_recent(*, user: Any, limit: int = RECENT_DENIALS) -> list[dict[str, Any]]:
+    rows = []
+    for decision in gate_decisions_for_user(user=user).filter(allowed=False).order_by("-evaluated_at", "-id")[:limit]:
+        rows.append({"decision": decision, "failed": [c["code"] for c in decision.checks if not c["passed"]],
+                     "model": decision.model_version.model, "version": decision.model_version})
+    return rows
+
+
+# --- the audit log ----------------------------------------------------------------------------------
+
+def audit_log_status(*, user: Any) -> dict[str, Any] | None:
+    """The chain head, the latest signed checkpoint and the last recorded verification; None for non-readers."""
+    if not user.has_perm("governance.view_auditevent"):
+        return None
+    head = AuditChainHead.objects.filter(pk=1).values("seq", "hash").first() or {"seq": 0, "hash": ""}
+    checkpoint = audit_checkpoint_latest()
+    last = AuditEvent.objects.filter(action=AuditAction.AUDIT_VERIFIED).order_by("-seq").first()
+    verification = None
+    if last is not None:
+        import json
+
+        payload = json.loads(last.payload_json)
+        result = payload.get("after") or {}
+        verification = {"event": last, "ok": result.get("ok"), "line": result.get("line", ""),
+                        "by": json.loads(last.actor_json).get("username") or "system",
+                        "at": last.timestamp}
+    return {
+        "head_seq": head["seq"], "head_hash": head["hash"],
+        "checkpoint": checkpoint,
+        "checkpoint_valid": checkpoint_signature_valid(checkpoint) if checkpoint is not None else None,
+        "events_since_checkpoint": head["seq"] - checkpoint.size if checkpoint is not None else head["seq"],
+        "verification": verification,
+    }
+
+
+# --- compliance alerts (monitoring) ---------------------------------------------------------------
+
+def _alert_model():
+    try:
+        return apps.get_model("governance", "ComplianceAlert")
+    except LookupError:
+        return None
+
+
+def _alert_list(user: Any):
+    """The alerts the user may read, through monitoring's or governance's selector when one exists."""
+    for module_name in ("governance.alert_selectors", "governance.selectors", "monitoring.selectors"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        selector = getattr(module, "alert_list", None) or getattr(module, "compliance_alert_list", None)
+        if selector is not None:
+            return selector(user=user)
+    return None
+
+
+def alerts_open_by_severity(*, user: Any) -> dict[str, Any] | None:
+    """Open (and acknowledged) alerts by severity, newest first; None until alerts exist in this install."""
+    if _alert_model() is None:
+        return None
+    alerts = _alert_list(user)
+    if alerts is None:
+        return None
+    open_alerts = alerts.filter(status__in=["open", "acknowledged"]).order_by()
+    counts = dict(open_alerts.values_list("severity").annotate(n=Count("pk")).values_list("severity", "n"))
+    widest = max(list(counts.values()) + [1])
+    latest = list(open_alerts.select_related("model").order_by("-id")[:6])
+    return {"severities": [{"severity": s, "n": counts.get(s, 0), "width": round(100 * counts.get(s, 0) / widest, 1)}
+                           for s in SEVERITIES],
+            "total": sum(counts.values()), "latest": latest}
+
+
+# --- governance KPIs -------------------------------------------------------------------------------
+
+def _hours(delta: dt.timedelta) -> float:
+    return round(delta.total_seconds() / 3600, 1)
+
+
+def governance_kpis(*, user: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The basic measures over the last KPI_WINDOW_DAYS, over what the user may read.
+
+    Approval cycle time is opening to decision of approved requests; deployment frequency and
+    rollbacks come from the deployment history; alert measures appear once monitoring is installed.
+    """
+    now = now or timezone.now()
+    since = now - dt.timedelta(days=KPI_WINDOW_DAYS)
+    requests = selectors.approval_request_list(user=user).order_by()
+    decided = list(requests.filter(decided_at__gte=since).values_list("status", "created_at", "decided_at"))
+    approved_cycle = [decided_at - created_at for status, created_at, decided_at in decided
+                      if status == Status.APPROVED]
+    pending = list(requests.filter(status=Status.PENDING).values_list("created_at", flat=True))
+    deployments = selectors.deployment_list(user=user).order_by().filter(deployed_at__gte=since)
+    gate = gate_decisions_for_user(user=user).order_by().filter(evaluated_at__gte=since)
+    gate_total = gate.count()
+    gate_denied = gate.filter(allowed=False).count()
+    kpis = [
+        {"label": "pending requests", "value": len(pending),
+         "note": f"oldest {timesince(min(pending), now)}" if pending else "none waiting"},
+        {"label": "approved", "value": sum(1 for row in decided if row[0] == Status.APPROVED),
+         "note": f"rejected {sum(1 for row in decided if row[0] == Status.REJECTED)}, "
+                 f"expired {sum(1 for row in decided if row[0] == Status.EXPIRED)}"},
+        {"label": "median approval cycle",
+         "value": f"{_hours(statistics.median(approved_cycle))} h" if approved_cycle else "—",
+         "note": "opening to approval"},
+        {"label": "deployments", "value": deployments.count(),
+         "note": f"rollbacks {deployments.filter(is_rollback=True).count()}"},
+        {"label": "gate denials", "value": gate_denied,
+         "note": f"of {gate_total} decisions" if gate_total else "no decisions"},
+    ]
+    alert_model = _alert_model()
+    alerts = _alert_list(user) if alert_model is not None else None
+    if alerts is not None:
+        resolved = list(alerts.filter(status="resolved", resolved_at__gte=since).values_list("created_at",
+                                                                                               "resolved_at"))
+        mttr = (sum((b - a for a, b in resolved), dt.timedelta()) / len(resolved)) if resolved else None
+        kpis.append({"label": "open alerts", "value": alerts.filter(status__in=["open", "acknowledged"]).count(),
+                     "note": f"mean time to resolve {_hours(mttr)} h" if mttr else "none resolved"})
+    return {"window_days": KPI_WINDOW_DAYS, "items": kpis}
+
+
+def dashboard_context(*, user: Any) -> dict[str, Any]:
+    """Everything the dashboard shows for `user`."""
+    return {
+        "pending_for_me": approval_requests_pending_for_user(user=user),
+        "can_sign": user_can(user, Action.APPROVAL_SIGN),
+        "my_roles": sorted(user_roles(user)),
+        "models_chart": models_by_tier_and_status(user=user),
+        "gate_denials": gate_denials_recent(user=user),
+        "audit": audit_log_status(user=user),
+        "alerts": alerts_open_by_severity(user=user),
+        "kpis": governance_kpis(user=user),
+        "version_statuses": [status for status in VERSION_STATUSES if status in ModelVersion.Status.values],
+    }
