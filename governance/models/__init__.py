@@ -16,3 +16,6 @@ __all__ += ["NotificationDelivery"]
 from governance.models.evaluations import Evaluation, Report, ReportChart  # noqa: E402
 
 __all__ += ["Evaluation", "Report", "ReportChart"]
+from governance.models.dossiers import Dossier  # noqa: E402
+
+__all__ += ["Dossier"]
