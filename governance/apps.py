@@ -18,6 +18,21 @@ class GovernanceConfig(AppConfig):
         model_version_register_guard_add(retraining_registration_check)
         lineage_downstream_provider_register(lineage_deployments_add)
 
+        from governance.demo_approvals import DEMO_STEP_ORDER, demo_pending_request
+        from registry.demo import demo_step_add
+
+        demo_step_add(demo_pending_request, order=DEMO_STEP_ORDER)  # after reports and monitoring
+
+        # Reports (docs/reports.md): the gate and approvals read a version's reports through the
+        # provider; load_demo evaluates the demo models.
+        from governance.demo_evaluations import demo_evaluations
+        from governance.report_selectors import model_version_reports_latest
+        from governance.selectors import report_provider_set
+        from registry.demo import demo_step_add as _demo_step_add
+
+        report_provider_set(model_version_reports_latest)
+        _demo_step_add(demo_evaluations, order=10)
+
         post_migrate.connect(seed_defaults, sender=self, dispatch_uid="governance_seed_defaults")
         # No sender: it runs after each app's permissions exist (auth's handler is connected first).
         post_migrate.connect(grant_admin_permissions, dispatch_uid="governance_admin_permissions")

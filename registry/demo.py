@@ -354,4 +354,19 @@ def demo_load(*, log: Log = lambda line: None) -> DemoResult:
     team = loader.team()
     loader.arrests(team)
     loader.diabetes(team)
+    for _order, step in sorted(_demo_steps, key=lambda item: item[0]):
+        step(log=log, result=loader.result)
     return loader.result
+
+
+# Steps of the apps built on the registry (governance, monitoring) that cannot be imported from
+# here: each registers itself when its app is ready; they run after the registry's, by `order`.
+DemoStep = Callable[..., None]  # step(*, log: Log, result: DemoResult)
+_demo_steps: list[tuple[int, DemoStep]] = []
+
+
+def demo_step_add(step: DemoStep, *, order: int = 100) -> DemoStep:
+    """Run `step(log=, result=)` at the end of every demo_load, lowest `order` first (idempotent steps only)."""
+    if all(existing is not step for _order, existing in _demo_steps):
+        _demo_steps.append((order, step))
+    return step

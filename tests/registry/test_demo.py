@@ -16,6 +16,15 @@ from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredMod
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def registry_steps_only(monkeypatch):
+    """The registry's part of the demo alone: the steps later apps add (registry.demo.demo_step_add)
+    are tested in their own suites."""
+    import registry.demo
+
+    monkeypatch.setattr(registry.demo, "_demo_steps", [])
+
 DEMO_TABLE = """\
 username | password               | role               | team risk-analytics
 ---------+------------------------+--------------------+--------------------
