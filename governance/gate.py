@@ -223,6 +223,14 @@ def check_report_stale(ctx: GateContext) -> tuple[bool, str]:
     return True, "Reports are fresh and match the signed ones."
 
 
+def _headline_value(results: dict[str, Any], metric: str) -> tuple[Any, str]:
+    """A headline number of a fairness report and where it occurs (" at feature=group"), if said."""
+    headline = results.get("headline") if isinstance(results.get("headline"), dict) else results
+    where = (headline.get("where") or {}).get(metric) or {}
+    at = f" at {where.get('feature')}={where.get('group')}" if where.get("feature") is not None else ""
+    return headline.get(metric), at
+
+
 def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     thresholds = ctx.policy.thresholds
     if not ctx.covered or not ({DP_RATIO_MIN, EO_DIFFERENCE_MAX} & set(thresholds)):
@@ -232,15 +240,15 @@ def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
         return False, "No fairness report to check the thresholds against."
     results, failures = report.get("results") or {}, []
     if DP_RATIO_MIN in thresholds:
-        value = results.get("demographic_parity_ratio")
+        value, at = _headline_value(results, "demographic_parity_ratio")
         if value is None or value < thresholds[DP_RATIO_MIN]:
-            failures.append(f"demographic parity ratio {value} < {thresholds[DP_RATIO_MIN]}")
+            failures.append(f"demographic parity ratio {value}{at} < {thresholds[DP_RATIO_MIN]}")
     if EO_DIFFERENCE_MAX in thresholds:
-        value = results.get("equalized_odds_difference")
+        value, at = _headline_value(results, "equalized_odds_difference")
         if value is None or value > thresholds[EO_DIFFERENCE_MAX]:
-            failures.append(f"equalized odds difference {value} > {thresholds[EO_DIFFERENCE_MAX]}")
+            failures.append(f"equalized odds difference {value}{at} > {thresholds[EO_DIFFERENCE_MAX]}")
     if failures:
-        return False, "Fairness thresholds failed: " + "; ".join(failures) + "."
+        return False, f"Fairness thresholds failed (report #{report.get('id')}): " + "; ".join(failures) + "."
     return True, "Fairness within thresholds."
 
 
@@ -249,12 +257,17 @@ def check_performance_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     if not ctx.covered or METRIC_MIN not in thresholds:
         return True, "No performance threshold."
     metric = thresholds.get(METRIC, "accuracy")
-    value = (ctx.model_version.metrics or {}).get(metric)
+    value, source = (ctx.model_version.metrics or {}).get(metric), ""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        # The version registered no such metric: the fairness report's overall figure, computed by Attest.
+        report = _reports_by_kind(ctx).get("fairness")
+        overall = ((report or {}).get("results") or {}).get("overall") or {}
+        value, source = overall.get(metric), f" (fairness report #{(report or {}).get('id')})"
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False, f"{ctx.model_version} reports no {metric}."
     if value < thresholds[METRIC_MIN]:
-        return False, f"{metric} {value} < {thresholds[METRIC_MIN]}."
-    return True, f"{metric} {value} >= {thresholds[METRIC_MIN]}."
+        return False, f"{metric} {value}{source} < {thresholds[METRIC_MIN]}."
+    return True, f"{metric} {value}{source} >= {thresholds[METRIC_MIN]}."
 
 
 def check_open_critical_alert(ctx: GateContext) -> tuple[bool, str]:

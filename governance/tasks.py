@@ -90,3 +90,14 @@ def notification_deliver_task(self, delivery_id: int) -> str:
 def approval_requests_expire_task() -> int:
     """Expire every pending approval request past its policy's maximum age; returns how many."""
     return approval_requests_expire_due()
+
+
+# --- evaluations (docs/reports.md) ------------------------------------------------------------------
+
+from governance.services.evaluations import evaluation_run  # noqa: E402
+
+
+@shared_task(name="governance.tasks.evaluation_run_task", acks_late=True)
+def evaluation_run_task(evaluation_id: int) -> str:
+    """Compute one evaluation's reports; a second delivery of a finished evaluation does nothing. Returns the status."""
+    return evaluation_run(evaluation_id=evaluation_id).status

@@ -51,10 +51,13 @@ def failed(decision_or_checks) -> dict[str, str]:
 @pytest.fixture
 def reports():
     """Reports for versions, as the reports issue's provider will list them."""
+    from governance import selectors
+
     store: dict[int, list[dict]] = {}
+    installed = selectors._report_provider  # the reports app's provider: put it back afterwards
     report_provider_set(lambda mv: store.get(mv.pk, []))
     yield store
-    report_provider_set(None)
+    report_provider_set(installed)
 
 
 def test_allowed_when_every_check_passes_and_the_decision_is_stored_and_logged():
@@ -193,7 +196,7 @@ def test_fairness_and_staleness_of_reports_on_the_high_tier(reports):
     # then
     assert sorted(failed(decision)) == ["fairness_threshold_failed", "report_stale"]
     assert failed(decision)["fairness_threshold_failed"] == (
-        "Fairness thresholds failed: demographic parity ratio 0.7 < 0.8.")
+        "Fairness thresholds failed (report #1): demographic parity ratio 0.7 < 0.8.")
     assert failed(decision)["report_stale"] == (
         "Stale report(s): fairness is older than 90 days; explainability was computed on another artifact.")
 
@@ -325,7 +328,8 @@ def test_the_gate_reads_little(django_assert_max_num_queries):
     approved(world)
     world.ci.groups.all()  # the CI user is loaded, as authentication leaves it
     # savepoint, roles, version+model+membership, policy, requests, signatures with their
-    # signers' roles, two dataset lists, decision, audit queue entry, release
-    with django_assert_max_num_queries(11):
+    # signers' roles, the reports (one query), two dataset lists, open critical alerts (monitoring's
+    # check), decision, audit queue entry, release
+    with django_assert_max_num_queries(13):
         decision = ask(world)
     assert decision.allowed is True
