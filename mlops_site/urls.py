@@ -8,6 +8,7 @@ from mlops_site.common.metrics import metrics_view
 api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("governance.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 
 urlpatterns = [

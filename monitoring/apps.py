@@ -5,3 +5,10 @@ class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Monitoring"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from governance.gate import gate_alert_check_register
+        from monitoring.selectors import open_critical_alert_message
+
+        # The gate learns of open critical alerts through the hook governance offers.
+        gate_alert_check_register(open_critical_alert_message)

@@ -1,0 +1,1 @@
+"""Every state change of monitoring: monitors, batches, drift checks, compliance alerts."""
