@@ -103,6 +103,10 @@ class AuditAction(models.TextChoices):
     ALERT_SIGNED = "monitoring.alert.signed"
     ALERT_RESOLVED = "monitoring.alert.resolved"
     ALERT_DISMISSED = "monitoring.alert.dismissed"
+    # the regulator's dossier and evidence bundle
+    DOSSIER_GENERATED = "governance.dossier.generated"
+    DOSSIER_REQUESTED = "governance.dossier.requested"
+    EVIDENCE_BUNDLE_EXPORTED = "governance.dossier.evidence_exported"
 
 
 def actor_snapshot(actor: Any = None, *, system: str | None = None) -> dict[str, Any]:
