@@ -120,3 +120,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 from governance import admin_audit  # noqa: E402,F401,I001
 from governance import admin_approvals  # noqa: E402,F401,I001
+from governance import admin_models  # noqa: E402,F401,I001

@@ -32,7 +32,7 @@ from governance.services.signatures import approval_request_evidence_changes, si
 from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
 from mlops_site.common.roles import Role
-from registry.models import RegisteredModel
+from registry.models import ModelVersion, RegisteredModel
 
 Status = ApprovalRequest.Status
 
@@ -41,6 +41,19 @@ SIGNING_ROLES = tuple(role for role in Role.values if Action.APPROVAL_SIGN in PE
 THRESHOLD_FIELDS = (DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC_MIN)
 NO_SIGNING_RIGHT = "{user} may not sign approvals."
 NO_POLICY_EDIT_RIGHT = "Only compliance officers edit approval policies."
+# What a refusal means for the person at the form, beside the service's own message.
+REFUSAL_WORDS = {
+    "reauthentication_failed": "The password did not match your account. Nothing was signed; repeated failures "
+                               "lock your signing.",
+    "signing_locked": "Your signing is locked after repeated wrong passwords; a compliance officer can unlock it.",
+    "separation_of_duties": "Separation of duties: this signature must come from someone else.",
+    "evidence_stale": "The evidence changed since the request was opened, so a signature would bind a record that "
+                      "is no longer true. The requester should withdraw it and open a new one.",
+    "signer_role_missing": "You do not hold a role this request still needs.",
+    "role_already_filled": "Every signature your role needs is already there.",
+    "reason_required": "A rejection needs a reason.",
+    "invalid_transition": "The request is no longer pending.",
+}
 
 
 def _pre(data: Any):
@@ -422,14 +435,22 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             title="Pending requests for my roles"))
 
     def sign_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """The evidence, the signatures so far, what the gate says now, and the signing form."""
-        if not user_can(request.user, Action.APPROVAL_SIGN) or Role.CI_SERVICE in user_roles(request.user):
-            raise PermissionDenied(NO_SIGNING_RIGHT.format(user=request.user.get_username()))
+        """The evidence side by side, the signatures so far, what the gate says now, and the signing form.
+
+        A user who may read the request but holds no signing role sees the evidence and, in place of
+        the form, why they may not sign (403); the services would refuse them anyway.
+        """
         target = self._get_or_404(request, pk)
+        refused = ""
+        if not user_can(request.user, Action.APPROVAL_SIGN) or Role.CI_SERVICE in user_roles(request.user):
+            refused = NO_SIGNING_RIGHT.format(user=request.user.get_username())
+            roles = sorted(user_roles(request.user))
+            refused += (f" Your roles ({', '.join(roles)}) do not sign; a model validator, compliance officer, "
+                        "risk officer or ML engineer does." if roles else " You hold no role.")
         held = user_roles(request.user)
         form = SignForm(request.POST or None, roles=[r for r in target.policy.required_roles if r in held])
         refusal = None
-        if request.method == "POST" and form.is_valid():
+        if request.method == "POST" and not refused and form.is_valid():
             data = form.cleaned_data
             try:
                 signature = approval_request_sign(actor=request.user, request=target, password=data["password"],
@@ -441,11 +462,19 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(reverse("admin:governance_approvalrequest_signed",
                                                     args=[target.pk, signature.pk]))
             target = self._get_or_404(request, pk)  # the refusal may have come after a state change elsewhere
-        return TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
+        response = TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
             request, **self._evidence_context(target, viewer=request.user), form=form, refusal=refusal,
+            refusal_words=REFUSAL_WORDS.get(refusal.code, "") if refusal else "", signing_refused=refused,
+            printed_name=request.user.get_full_name().strip() or request.user.get_username(),
             title=f"Sign-off: {target}"))
+        if refused:
+            response.status_code = 403
+        return response
 
     def _evidence_context(self, target: ApprovalRequest, *, viewer: Any) -> dict[str, Any]:
+        from governance.dashboard_selectors import drift_status, report_panels
+        from registry.admin import lineage_columns
+
         version = target.model_version
         gate_checks = None
         if target.kind == ApprovalRequest.Kind.DEPLOYMENT and version is not None:
@@ -454,21 +483,31 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         # The same comparison and words as the signing service's 409 evidence_stale refusal.
         changed = approval_request_evidence_changes(target) if target.status == Status.PENDING else []
         signatures = list(target.signatures.all())
+        # A retraining request is about the live version: its evidence is that version's.
+        shown = version
+        if shown is None and (target.evidence.get("live_version") or {}).get("id"):
+            shown = ModelVersion.objects.select_related("model").filter(
+                pk=target.evidence["live_version"]["id"]).first()
         return {
-            "target": target, "model": target.model, "version": version,
+            "target": target, "model": target.model, "version": version, "shown_version": shown,
             "authors": list(version.authors.values_list("username", flat=True)) if version else [],
             "evidence": target.evidence, "evidence_json": json.dumps(target.evidence, indent=2, sort_keys=True),
             "datasets": target.evidence.get("datasets") or target.evidence.get("proposed_datasets") or [],
             "reports": target.evidence.get("reports") or [],
+            "report_panels": report_panels(version=shown) if shown is not None else [],
+            "lineage": lineage_columns(user=viewer, version=shown) if shown is not None else None,
+            "drift": drift_status(user=viewer, version=shown) if shown is not None else None,
             "signatures": [{"s": s, "signed_at": _utc(s.signed_at), "verifies": signature_verify(s, target)}
                            for s in signatures],
             "roles_open": approval_request_roles_open(target),
             "policy_roles": _roles_text(target.policy.required_roles),
             "gate_checks": gate_checks,
+            "gate_failed": [c for c in gate_checks or [] if not c["passed"]],
             "evidence_warning": errors.evidence_stale(pk=target.pk, changes=changed).message if changed else "",
             "is_pending": target.status == Status.PENDING,
             "mine": [s for s in signatures if s.signer_id == viewer.pk],
             "is_requester": target.requested_by_id == viewer.pk,
+            "is_author": version is not None and version.authors.filter(pk=viewer.pk).exists(),
         }
 
     def signed_view(self, request: HttpRequest, pk: int, signature_pk: int) -> HttpResponse:
@@ -477,9 +516,13 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         signature = target.signatures.filter(pk=signature_pk).first()
         if signature is None:
             raise Http404("No such signature on this request.")
+        from governance.dashboard_selectors import dossier_url
+
         return TemplateResponse(request, "admin/governance/approvalrequest/signed.html", self._context(
             request, target=target, signature=signature, signed_at=_utc(signature.signed_at),
-            verifies=signature_verify(signature, target), title=f"Signed: {target}"))
+            verifies=signature_verify(signature, target), version=target.model_version,
+            roles_open=approval_request_roles_open(target), dossier_url=dossier_url(model=target.model),
+            title=f"Signed: {target}"))
 
     def has_withdraw_permission(self, request: HttpRequest) -> bool:
         return user_can(request.user, Action.APPROVAL_WITHDRAW)

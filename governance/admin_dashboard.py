@@ -8,7 +8,7 @@ open alerts, models by tier and status, recent gate denials, the audit log's sta
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_protect
@@ -31,6 +31,7 @@ class AttestAdminSite(admin.AdminSite):
     def get_urls(self):
         return [
             path("audit-log/verify/", self.admin_view(self.audit_verify_view), name="audit_log_verify"),
+            path("report-chart/<int:pk>.png", self.admin_view(self.report_chart_view), name="report_chart_png"),
             *super().get_urls(),
         ]
 
@@ -56,6 +57,19 @@ class AttestAdminSite(admin.AdminSite):
                                                require_https=request.is_secure()):
             target = reverse("admin:index")
         return HttpResponseRedirect(target)
+
+    def report_chart_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """A report's chart (PNG bytes stored with the report), if the user may read its model version."""
+        from governance.models import ReportChart
+        from registry.selectors import model_version_list
+
+        visible = model_version_list(user=request.user).order_by().values("pk")
+        chart = ReportChart.objects.filter(pk=pk, report__model_version__in=visible).only("png").first()
+        if chart is None:
+            raise Http404("No such chart.")
+        response = HttpResponse(bytes(chart.png), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"  # immutable evidence, but only for this user
+        return response
 
     def message_user(self, request: HttpRequest, message: str, level: int) -> None:
         messages.add_message(request, level, message)

@@ -6,20 +6,28 @@ dossier) read them only when those parts are installed, and say so when they are
 """
 
 import datetime as dt
-import importlib
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from django.apps import apps
-from django.db.models import Count
+from django.db.models import Count, Prefetch
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
 from governance import selectors
 from governance.audit import AuditAction
 from governance.checkpoints import audit_checkpoint_latest, checkpoint_signature_valid
-from governance.models import ApprovalRequest, AuditChainHead, AuditEvent, GateDecision, Signature
+from governance.models import (
+    ApprovalRequest,
+    AuditChainHead,
+    AuditEvent,
+    GateDecision,
+    Report,
+    ReportChart,
+    Signature,
+)
 from governance.permissions import Action, user_can, user_reads_all, user_roles
 from mlops_site.common.roles import Role
 from registry import selectors as registry_selectors
@@ -30,6 +38,7 @@ TIERS = [tier for tier, _label in RegisteredModel.RiskTier.choices]
 # Order of the stacked bars: where a version is in its life.
 VERSION_STATUSES = ["registered", "approved", "deployed", "archived"]
 SEVERITIES = ["critical", "warning", "info"]
+OPEN_ALERT_STATUSES = ("open", "acknowledged")
 RECENT_DENIALS = 8
 KPI_WINDOW_DAYS = 30
 
@@ -152,42 +161,110 @@ def audit_log_status(*, user: Any) -> dict[str, Any] | None:
     }
 
 
-# --- compliance alerts (monitoring) ---------------------------------------------------------------
+# --- compliance alerts and drift (monitoring) -----------------------------------------------------
 
-def _alert_model():
-    try:
-        return apps.get_model("governance", "ComplianceAlert")
-    except LookupError:
-        return None
+# Monitoring sits above governance (it imports governance, never the reverse), so its readers come
+# in through these hooks, set by the project's admin app (mlops_site/admin_apps.py) when monitoring
+# is installed: alert_list(user=) and monitor_list(user=) return the querysets the API returns.
+_monitoring: dict[str, Callable[..., Any]] = {}
+
+
+def monitoring_readers_set(*, alert_list: Callable[..., Any] | None, monitor_list: Callable[..., Any] | None,
+                           admin_url: Callable[[Any], str] | None = None) -> None:
+    """Install (or, with None, remove) monitoring's scoped readers."""
+    _monitoring.clear()
+    if alert_list is not None and monitor_list is not None:
+        _monitoring.update(alert_list=alert_list, monitor_list=monitor_list)
+        if admin_url is not None:
+            _monitoring["admin_url"] = admin_url
 
 
 def _alert_list(user: Any):
-    """The alerts the user may read, through monitoring's or governance's selector when one exists."""
-    for module_name in ("governance.alert_selectors", "governance.selectors", "monitoring.selectors"):
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        selector = getattr(module, "alert_list", None) or getattr(module, "compliance_alert_list", None)
-        if selector is not None:
-            return selector(user=user)
-    return None
+    reader = _monitoring.get("alert_list")
+    return reader(user=user) if reader is not None else None
+
+
+def _admin_url(obj: Any) -> str:
+    resolver = _monitoring.get("admin_url")
+    return resolver(obj) if resolver is not None else ""
 
 
 def alerts_open_by_severity(*, user: Any) -> dict[str, Any] | None:
-    """Open (and acknowledged) alerts by severity, newest first; None until alerts exist in this install."""
-    if _alert_model() is None:
-        return None
+    """Open (and acknowledged) alerts by severity, newest first; None until monitoring is installed."""
     alerts = _alert_list(user)
     if alerts is None:
         return None
-    open_alerts = alerts.filter(status__in=["open", "acknowledged"]).order_by()
+    open_alerts = alerts.filter(status__in=OPEN_ALERT_STATUSES).order_by()
     counts = dict(open_alerts.values_list("severity").annotate(n=Count("pk")).values_list("severity", "n"))
     widest = max(list(counts.values()) + [1])
-    latest = list(open_alerts.select_related("model").order_by("-id")[:6])
+    latest = list(open_alerts.select_related("model").order_by("-last_seen_at", "-id")[:6])
+    for alert in latest:
+        alert.admin_url = _admin_url(alert)
     return {"severities": [{"severity": s, "n": counts.get(s, 0), "width": round(100 * counts.get(s, 0) / widest, 1)}
                            for s in SEVERITIES],
-            "total": sum(counts.values()), "latest": latest}
+            "total": sum(counts.values()), "latest": latest, "changelist_url": _admin_url(None)}
+
+
+def drift_status(*, user: Any, version: ModelVersion) -> dict[str, Any] | None:
+    """The version's drift monitors with their latest result, and the model's open alerts; None without monitoring."""
+    monitor_reader = _monitoring.get("monitor_list")
+    if monitor_reader is None:
+        return None
+    monitors = []
+    for monitor in monitor_reader(user=user).filter(model_version=version).order_by("environment", "id"):
+        result = monitor.results.order_by("-checked_at", "-id").first()
+        monitors.append({"monitor": monitor, "result": result, "url": _admin_url(monitor)})
+    alerts = list(_alert_list(user).filter(model_id=version.model_id, status__in=OPEN_ALERT_STATUSES)
+                  .order_by("-last_seen_at", "-id")[:10])
+    for alert in alerts:
+        alert.admin_url = _admin_url(alert)
+    return {"monitors": monitors, "alerts": alerts}
+
+
+# --- reports (fairness, explainability) -------------------------------------------------------------
+
+def _report_headline(report: Report) -> str:
+    """One line of the report's headline figures, when the results carry them."""
+    results = report.results if isinstance(report.results, dict) else {}
+    if report.kind == Report.Kind.FAIRNESS:
+        overall = results.get("overall") or results.get("aggregates") or {}
+        parts = []
+        for key in ("demographic_parity_ratio", "equalized_odds_difference"):
+            value = overall.get(key) if isinstance(overall, dict) else None
+            if isinstance(value, dict):
+                value = value.get("value")
+            if isinstance(value, int | float):
+                parts.append(f"{key.replace('_', ' ')} {value:.3f}")
+        return "; ".join(parts)
+    importance = results.get("global_importance") or results.get("importance")
+    if isinstance(importance, dict) and importance:
+        top = sorted(importance.items(), key=lambda item: -abs(item[1]) if isinstance(item[1], int | float) else 0)[:3]
+        return "most important: " + ", ".join(name for name, _value in top)
+    return ""
+
+
+def report_panels(*, version: ModelVersion) -> list[dict[str, Any]]:
+    """The latest report of each kind for `version` (already scoped by the caller), with chart URLs."""
+    panels = []
+    seen: set[str] = set()
+    for report in (Report.objects.filter(model_version=version).prefetch_related(
+            Prefetch("charts", queryset=ReportChart.objects.only("pk", "name", "title", "report_id")))
+            .order_by("-created_at", "-id")):
+        if report.kind in seen:
+            continue
+        seen.add(report.kind)
+        try:
+            admin_url = reverse("admin:governance_report_change", args=[report.pk])
+        except NoReverseMatch:
+            admin_url = ""
+        panels.append({
+            "pk": report.pk, "kind": report.kind, "created_at": report.created_at, "sha256": report.sha256,
+            "bound": report.artifact_sha256 == version.artifact_sha256, "admin_url": admin_url,
+            "headline": _report_headline(report),
+            "charts": [{"name": chart.name, "title": chart.title,
+                        "url": reverse("admin:report_chart_png", args=[chart.pk])} for chart in report.charts.all()],
+        })
+    return sorted(panels, key=lambda panel: panel["kind"])
 
 
 # --- governance KPIs -------------------------------------------------------------------------------
@@ -227,15 +304,24 @@ def governance_kpis(*, user: Any, now: dt.datetime | None = None) -> dict[str, A
         {"label": "gate denials", "value": gate_denied,
          "note": f"of {gate_total} decisions" if gate_total else "no decisions"},
     ]
-    alert_model = _alert_model()
-    alerts = _alert_list(user) if alert_model is not None else None
+    alerts = _alert_list(user)
     if alerts is not None:
-        resolved = list(alerts.filter(status="resolved", resolved_at__gte=since).values_list("created_at",
-                                                                                               "resolved_at"))
+        resolved = list(alerts.filter(status="resolved", closed_at__gte=since).values_list("first_seen_at",
+                                                                                             "closed_at"))
         mttr = (sum((b - a for a, b in resolved), dt.timedelta()) / len(resolved)) if resolved else None
-        kpis.append({"label": "open alerts", "value": alerts.filter(status__in=["open", "acknowledged"]).count(),
+        kpis.append({"label": "open alerts", "value": alerts.filter(status__in=OPEN_ALERT_STATUSES).count(),
                      "note": f"mean time to resolve {_hours(mttr)} h" if mttr else "none resolved"})
     return {"window_days": KPI_WINDOW_DAYS, "items": kpis}
+
+
+def dossier_url(*, model: RegisteredModel) -> str:
+    """Where the model's PDF dossier downloads (the API's endpoint, which the admin session may call); "" if absent."""
+    for name in ("governance:model-dossier", "governance:model_dossier", "model-dossier"):
+        try:
+            return reverse(name, args=[model.pk])
+        except NoReverseMatch:
+            continue
+    return ""
 
 
 def dashboard_context(*, user: Any) -> dict[str, Any]:

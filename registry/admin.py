@@ -215,6 +215,38 @@ def _node_items(nodes: dict, reached: list[tuple[str, str]]) -> str:
                             ((_node_link(nodes[pk]), rel, (nodes[pk].get("sha256") or "")[:12]) for pk, rel in reached))
 
 
+_NODE_ADMIN = {"dataset_version": "admin:registry_datasetversion_change",
+               "model_version": "admin:registry_modelversion_change",
+               "deployment": "admin:governance_deployment_change"}
+_RELATION_WORDS = {"training_data": "trained on", "evaluation_data": "evaluated on", "parent": "parent",
+                   "deployed_to": "deployed to"}
+
+
+def _node_view(node: dict, relation: str = "") -> dict:
+    kind, _, pk = node["id"].partition(":")
+    try:
+        url = reverse(_NODE_ADMIN[kind], args=[pk]) if kind in _NODE_ADMIN else ""
+    except NoReverseMatch:
+        url = ""
+    return {**node, "kind": kind, "url": url, "relation": _RELATION_WORDS.get(relation, relation),
+            "short_sha": (node.get("sha256") or "")[:12]}
+
+
+def lineage_columns(*, user, version: ModelVersion) -> dict | None:
+    """The version's direct lineage as three columns (what it came from, itself, what came of it),
+    read through the API's lineage selector, so only what `user` may see; None when it is not visible."""
+    me = f"model_version:{version.pk}"
+    try:
+        graph = selectors.lineage_graph(user=user, node=me)
+    except ApplicationError:
+        return None
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    upstream = [_node_view(nodes[e["source"]], e["relation"]) for e in graph["edges"] if e["target"] == me]
+    downstream = [_node_view(nodes[e["target"]], e["relation"]) for e in graph["edges"] if e["source"] == me]
+    return {"me": _node_view(nodes[me]), "upstream": upstream, "downstream": downstream,
+            "truncated": graph.get("truncated", False)}
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(_ServiceAdmin):
     list_display = ["model", "version", "status", "artifact_format", "artifact_loadable", "short_sha256",
