@@ -96,8 +96,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-SESSION_COOKIE_AGE = env_int("ATTEST_SESSION_SECONDS", 8 * 3600)
-SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# An admin session ends after ATTEST_SESSION_TIMEOUT_MINUTES without a request (idle timeout: the
+# expiry moves on with every request) and when the browser closes. ATTEST_SESSION_SECONDS, the
+# older name, still works when the new one is unset.
+SESSION_COOKIE_AGE = (env_int("ATTEST_SESSION_TIMEOUT_MINUTES", 0) * 60) or env_int("ATTEST_SESSION_SECONDS", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("ATTEST_SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
