@@ -55,7 +55,9 @@ class DriftMonitorOutputSerializer(serializers.ModelSerializer):
 
 class MonitoringBatchCreateInputSerializer(serializers.Serializer):
     monitor = serializers.IntegerField()
-    file = serializers.FileField(required=False, help_text="CSV, Parquet or JSON records (sniffed from the bytes).")
+    # Empty files reach the service, which answers 400 `empty_batch` (the contract's code).
+    file = serializers.FileField(required=False, allow_empty_file=True,
+                                 help_text="CSV, Parquet or JSON records (sniffed from the bytes).")
     records = serializers.ListField(child=serializers.DictField(), required=False, allow_empty=True,
                                     help_text="JSON body alternative: a list of row objects.")
 
