@@ -67,7 +67,7 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
     x = np.arange(len(groups))
     width = 0.8 / len(bars)
     colours = plt.get_cmap("tab10").colors
-    for i, (key, label) in enumerate(bars):
+    for i, (key, _label) in enumerate(bars):
         heights = np.array([_value(g.get(key)) for g in groups])
         offsets = x - 0.4 + width * (i + 0.5)
         errors = None
@@ -76,8 +76,7 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
             lower = np.nan_to_num(heights - np.array([lo for lo, _ in intervals]))
             upper = np.nan_to_num(np.array([hi for _, hi in intervals]) - heights)
             errors = np.vstack([lower, upper])
-            label = f"{label} (95% Wilson interval)"
-        drawn = ax.bar(offsets, np.nan_to_num(heights), width, label=label, color=colours[i % 10],
+        drawn = ax.bar(offsets, np.nan_to_num(heights), width, color=colours[i % 10],
                        yerr=errors, capsize=3 if errors is not None else 0)
         for patch, group in zip(drawn, groups, strict=True):
             if group.get("small"):
@@ -89,16 +88,29 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
     if not regression:
         ax.set_ylim(0, 1.2)  # room for the legend above the bars
         ax.set_yticks(np.linspace(0, 1, 6))
+    else:
+        top = max((_value(g.get(key)) for g in groups for key, _ in bars), default=1.0)
+        ax.set_ylim(0, (top if math.isfinite(top) and top > 0 else 1.0) * 1.2)
     ax.set_ylabel("error (target units)" if regression else "rate", fontsize=12)
     title = f"{'Regression error' if regression else 'Classification metrics'} by {feature.replace('×', ' × ')}"
     shown = "" if len(entry["groups"]) <= MAX_GROUPS else f" (first {MAX_GROUPS} of {len(entry['groups'])} groups)"
-    ax.set_title(title + shown, fontsize=15)
     aggregates = entry.get("aggregates") or {}
     summary = ", ".join(f"{name.replace('_', ' ')} {value:.3f}" for name, value in aggregates.items()
                         if isinstance(value, int | float) and math.isfinite(value))
+    import textwrap
+
+    ax.set_title(title + shown, fontsize=15, pad=14 + 16 * len(textwrap.wrap(summary, 140)))
     if summary:
-        fig.text(0.01, 0.005, summary, fontsize=10, color="#444444")
-    ax.legend(fontsize=11, loc="upper center", ncol=len(bars))
+        ax.text(0.5, 1.01, "\n".join(textwrap.wrap(summary, 140)), transform=ax.transAxes, ha="center",
+                va="bottom", fontsize=11, color="#333333")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=colours[i % 10], label=label + (" (95% Wilson interval)" if key in WITH_INTERVAL
+                                                               and not regression else ""))
+               for i, (key, label) in enumerate(bars)]
+    handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
+                         label=f"small group (< {results.get('min_group_size', '?')} rows)"))
+    ax.legend(handles=handles, fontsize=11, loc="upper center", ncol=len(handles))
     return _png(fig)
 
 
@@ -111,11 +123,20 @@ HEADLINE_LABELS = {
 }
 
 
+REGRESSION_HEADLINE_LABELS = {
+    "mae_ratio": "MAE ratio (min/max)",
+    "mae_difference": "MAE difference (target units)",
+    "rmse_difference": "RMSE difference (target units)",
+}
+
+
 def fairness_headline_chart(*, results: dict[str, Any]) -> bytes:
     """The headline fairness metrics (worst over features), each with its bootstrap interval."""
     headline = results.get("headline") or {}
     ci = results.get("ci") or {}
-    names = [name for name in HEADLINE_LABELS if isinstance(headline.get(name), int | float)]
+    regression = results.get("task") == "regression"
+    known = REGRESSION_HEADLINE_LABELS if regression else HEADLINE_LABELS
+    names = [name for name in known if isinstance(headline.get(name), int | float)]
     fig, ax = _figure()
     values = np.array([float(headline[name]) for name in names])
     lower = np.array([values[i] - _value((ci.get(n) or {}).get("low", values[i])) for i, n in enumerate(names)])
@@ -128,13 +149,14 @@ def fairness_headline_chart(*, results: dict[str, Any]) -> bytes:
     for name in names:
         place = where.get(name) or {}
         at = f"\n{place.get('feature')}: {place.get('group')}" if place else ""
-        labels.append(HEADLINE_LABELS[name] + at)
+        labels.append(known[name] + at)
     ax.set_yticks(y, labels, fontsize=11)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1.05)
+    right = 1.05 if not regression else max([*values, *(values + errors[1])], default=1.0) * 1.15
+    ax.set_xlim(0, right)
     ax.grid(axis="x", alpha=0.3)
     for i, value in enumerate(values):
-        ax.text(min(value, 1.0) + 0.01, i, f"{value:.3f}", va="center", fontsize=11)
+        ax.text(value + right * 0.01, i - 0.3, f"{value:.3f}", va="center", fontsize=11)
     level = next((c.get("level") for c in ci.values() if isinstance(c, dict) and c.get("level")), None)
     resamples = next((c.get("resamples") for c in ci.values() if isinstance(c, dict) and c.get("resamples")), None)
     interval = (f"{float(level):.0%} bootstrap interval, {resamples} resamples" if level and resamples

@@ -316,9 +316,11 @@ class EvaluationFailed(Exception):
         self.code, self.reason = code, reason
 
 
-def _progress(evaluation_id: int, start: int, end: int) -> Callable[[float], None]:
-    def report(fraction: float) -> None:
-        value = int(start + (end - start) * max(0.0, min(1.0, float(fraction))))
+def _progress(evaluation_id: int, start: int, end: int) -> Callable[..., None]:
+    """A callback mapping a computation's progress (a fraction, or done and total) onto start..end %."""
+    def report(done: float, total: float | None = None) -> None:
+        fraction = float(done) / float(total) if total else float(done)
+        value = int(start + (end - start) * max(0.0, min(1.0, fraction)))
         Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING,
                                   progress__lt=value).update(progress=value)
     return report
