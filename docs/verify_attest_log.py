@@ -17,6 +17,18 @@ kept elsewhere: --public-key (the key you expect) or --anchor (a checkpoint copi
 database earlier): the export must then reproduce that checkpoint's root at its size.
 Prints "OK <count> events, head <hash>, root <root> (checkpoint size N)" and exits 0, or
 "BROKEN at seq N: reason" (or "BROKEN: reason") and exits 1.
+
+    python verify_attest_log.py evidence.zip [--public-key HEX]
+
+An evidence bundle (a zip holding MANIFEST.sha256, from GET /api/v1/models/{id}/evidence.zip) is
+checked end to end instead:
+  5. MANIFEST.sha256 lists exactly the bundle's other files, sorted, each with its sha256;
+  6. the checkpoint's signature verifies (with the pinned key, if given) and public_key.txt is its key;
+  7. each event in events.jsonl hashes to its `hash` from its `prev_hash` and content (step 2), and
+     its RFC 9162 inclusion proof leads from sha256(0x00 || hash) to the checkpoint's root;
+  8. evidence-manifest.json hashes to the snapshot's manifest_sha256 (printed on the PDF's cover),
+     names the same checkpoint, and lists exactly the events of events.jsonl with their hashes.
+Prints "OK bundle: <files> files, <events> events proved in checkpoint size N, root R, manifest M".
 """
 
 import argparse
@@ -73,6 +85,110 @@ def merkle_root(leaves):
     return value.hex()
 
 
+def inclusion_ok(leaf_index, tree_size, leaf, path, root):
+    """RFC 9162 section 2.1.3.2: does the audit path lead from the leaf hash to the root?"""
+    if not 0 <= leaf_index < tree_size:
+        return False
+    fn, sn, r = leaf_index, tree_size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = hashlib.sha256(b"\x01" + p + r).digest()
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn, sn = fn >> 1, sn >> 1
+        else:
+            r = hashlib.sha256(b"\x01" + r + p).digest()
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def is_bundle(path):
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as bundle:
+        return "MANIFEST.sha256" in bundle.namelist()
+
+
+def verify_bundle(path, public_key=None):
+    """Check an evidence bundle end to end (steps 5-8). Returns a summary line or raises Broken."""
+    with zipfile.ZipFile(path) as bundle:
+        names = [info.filename for info in bundle.infolist() if not info.is_dir()]
+        if len(names) != len(set(names)):
+            raise Broken("the bundle holds a file name twice")
+        files = {name: bundle.read(name) for name in names}
+    listed = files.pop("MANIFEST.sha256").decode("utf-8", "replace")
+    claimed = {}
+    for line in listed.splitlines():
+        digest, sep, name = line.partition("  ")
+        if not sep:
+            raise Broken(f"MANIFEST.sha256: malformed line {line!r}")
+        claimed[name] = digest
+    for name in sorted(set(files) | set(claimed)):
+        if name not in files:
+            raise Broken(f"{name} is listed in MANIFEST.sha256 but missing from the bundle")
+        if name not in claimed:
+            raise Broken(f"{name} is in the bundle but not listed in MANIFEST.sha256")
+        if hashlib.sha256(files[name]).hexdigest() != claimed[name]:
+            raise Broken(f"{name} does not match its sha256 in MANIFEST.sha256")
+    expected = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in sorted(files.items()))
+    if listed != expected:
+        raise Broken("MANIFEST.sha256 is not in its canonical form (sorted 'sha256  name' lines)")
+    for required in ("checkpoint.json", "public_key.txt", "events.jsonl", "evidence-manifest.json",
+                     "snapshot.json", "dossier.pdf"):
+        if required not in files:
+            raise Broken(f"the bundle lacks {required}")
+    try:
+        cp = json.loads(files["checkpoint.json"])
+        snapshot = json.loads(files["snapshot.json"])
+        manifest = json.loads(files["evidence-manifest.json"])
+        events = [json.loads(line) for line in files["events.jsonl"].decode("utf-8").splitlines() if line.strip()]
+    except ValueError as exc:
+        raise Broken(f"unreadable JSON in the bundle ({exc})") from None
+    if not signature_ok(cp):
+        raise Broken("the checkpoint's signature does not verify")
+    if public_key and cp.get("public_key") != public_key.lower():
+        raise Broken(f"the checkpoint is signed by key {cp.get('public_key')}, not the pinned key")
+    if files["public_key.txt"].decode("ascii", "replace").strip() != cp.get("public_key"):
+        raise Broken("public_key.txt is not the checkpoint's key")
+    size, root = cp.get("size"), bytes.fromhex(cp.get("root", ""))
+    proved, last = {}, 0
+    for event in events:
+        seq = event.get("seq")
+        if type(seq) is not int or seq <= last:
+            raise Broken(f"events.jsonl: seq {seq!r} out of order after {last}", seq)
+        last = seq
+        try:
+            body = {field: event[field] for field in HASHED_FIELDS}
+            digest = hashlib.sha256(bytes.fromhex(event["prev_hash"]) + canonical(body)).hexdigest()
+            proof = event["inclusion_proof"]
+            path_nodes = [bytes.fromhex(node) for node in proof["audit_path"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Broken(f"malformed event or proof ({exc})", seq) from None
+        if digest != event.get("hash"):
+            raise Broken("hash does not match the event's content", seq)
+        if proof.get("leaf_index") != seq - 1 or proof.get("tree_size") != size:
+            raise Broken("the inclusion proof is not for this event in this checkpoint", seq)
+        leaf = hashlib.sha256(b"\x00" + bytes.fromhex(digest)).digest()
+        if not inclusion_ok(seq - 1, size, leaf, path_nodes, root):
+            raise Broken("the inclusion proof does not lead to the checkpoint's root", seq)
+        proved[seq] = digest
+    manifest_sha = hashlib.sha256(files["evidence-manifest.json"]).hexdigest()
+    if snapshot.get("manifest_sha256") != manifest_sha:
+        raise Broken("evidence-manifest.json does not hash to the snapshot's (the cover's) manifest sha256")
+    if manifest.get("checkpoint") != {"size": size, "root": cp.get("root")}:
+        raise Broken("evidence-manifest.json names another checkpoint")
+    snap_cp = snapshot.get("checkpoint") or {}
+    if (snap_cp.get("size"), snap_cp.get("root")) != (size, cp.get("root")):
+        raise Broken("snapshot.json names another checkpoint")
+    listed_events = {int(name[4:]): digest for kind, name, digest in manifest.get("entries", []) if kind == "event"}
+    if listed_events != proved:
+        raise Broken("the events of evidence-manifest.json are not those of events.jsonl")
+    return (f"OK bundle: {len(files) + 1} files, {len(proved)} events proved in checkpoint size {size}, "
+            f"root {cp['root']}, manifest {manifest_sha}")
+
+
 def signature_ok(cp):
     try:
         key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(cp["public_key"]))
@@ -127,6 +243,9 @@ def main(argv=None):
     parser.add_argument("--anchor", help="a checkpoint JSON kept outside the database to check against")
     args = parser.parse_args(argv)
     try:
+        if is_bundle(args.export):
+            print(verify_bundle(args.export, args.public_key))
+            return 0
         anchor = None
         if args.anchor:
             with open(args.anchor, encoding="utf-8") as handle:

@@ -101,3 +101,18 @@ from governance.services.evaluations import evaluation_run  # noqa: E402
 def evaluation_run_task(evaluation_id: int) -> str:
     """Compute one evaluation's reports; a second delivery of a finished evaluation does nothing. Returns the status."""
     return evaluation_run(evaluation_id=evaluation_id).status
+
+
+# --- dossiers (docs/dossier.md) ----------------------------------------------------------------------
+
+@shared_task(name="governance.tasks.dossier_generate_task", acks_late=True)
+def dossier_generate_task(model_id: int, version: int | None = None, actor_id: int | None = None) -> str:
+    """Generate and store one dossier (after the transaction that asked for it committed); returns its sha256."""
+    from django.contrib.auth import get_user_model
+
+    from governance.services.dossiers import dossier_generate
+    from registry.models import RegisteredModel
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    model = RegisteredModel.objects.get(pk=model_id)
+    return dossier_generate(actor=actor, model=model, version=version).dossier.sha256

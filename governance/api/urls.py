@@ -28,3 +28,12 @@ urlpatterns += [
     path("deployments/", gate_views.DeploymentListRecordApi.as_view(), name="deployment-list"),
     path("gate/", gate_views.GateApi.as_view(), name="gate"),
 ]
+
+from governance.api import dossier_views  # noqa: E402
+
+urlpatterns += [
+    path("models/<int:pk>/dossier.pdf", dossier_views.DossierPdfApi.as_view(), name="model-dossier"),
+    path("models/<int:pk>/evidence.zip", dossier_views.EvidenceBundleApi.as_view(), name="model-evidence"),
+    path("models/<int:pk>/compliance/", dossier_views.ComplianceApi.as_view(), name="model-compliance"),
+    path("kpis/", dossier_views.KpiApi.as_view(), name="kpis"),
+]

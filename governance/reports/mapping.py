@@ -193,7 +193,7 @@ def _drift(s: DossierSnapshot) -> Decision:
 
 def _alerts(s: DossierSnapshot) -> Decision:
     if not s.drift and not s.alerts:
-        return False, "no monitoring: no drift result and no alert recorded"
+        return False, "no alert handling to show (nothing monitored)"
     open_ = [a for a in s.alerts if a.status in ("open", "acknowledged")]
     if open_:
         return False, f"{len(open_)} alert(s) still open"

@@ -46,6 +46,9 @@ RECENT_DENIED_PROOFS = 10
 _PROOF_BATCH = 150
 
 Progress = Callable[[str], None]
+# The steps the service reports, in order (the management command's progress bar counts them).
+PROGRESS_STEPS = ("checkpoint", "registry", "reports", "approvals", "monitoring", "audit trail", "inclusion proofs",
+                  "manifest", "kpis and compliance map", "render", "store")
 
 
 # --- the snapshot's parts ----------------------------------------------------------------------
