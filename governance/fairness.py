@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -155,8 +156,9 @@ def fairness_compute(*, y_true, y_pred, sensitive: pd.DataFrame, y_score=None, t
     joint, features, binning = _features_build(sensitive, bins=bins, intersections=intersections)
     n_joint = len(features[0].of_joint)
     if task == "classification":
-        truth, predicted = _binary(y_true, "y_true", n, positive_label), _binary(y_pred, "y_pred", n, positive_label)
-        _labels_check(y_true, y_pred, positive_label)
+        truth, true_labels = _binary(y_true, "y_true", n, positive_label)
+        predicted, predicted_labels = _binary(y_pred, "y_pred", n, positive_label)
+        _labels_check(true_labels, predicted_labels, positive_label)
         cell = truth.astype(np.int64) * 2 + predicted  # 0 TN, 1 FP, 2 FN, 3 TP
         table = np.bincount(joint * 4 + cell, minlength=n_joint * 4).reshape(n_joint, 4).astype(np.float64)
         score = None if y_score is None else _numeric(y_score, "y_score", n)
@@ -213,7 +215,7 @@ def fairness_compute(*, y_true, y_pred, sensitive: pd.DataFrame, y_score=None, t
     overall_counts = table.sum(axis=0)[None]
     overall_metrics = metrics_of(overall_counts)
     if task == "classification":
-        overall_metrics["roc_auc"] = (auc_context.by_group(np.zeros(n, dtype=np.int64), 1)
+        overall_metrics["roc_auc"] = (auc_context.by_group(np.zeros(0, dtype=np.int64), 1)
                                       if auc_context is not None else np.array([np.nan]))
     overall = _group_row(None, overall_counts[0], {k: v[0] for k, v in overall_metrics.items()}, task)
     overall.pop("group")
@@ -272,17 +274,25 @@ def _one_dim(values, name: str, n: int) -> Any:
     return values
 
 
-def _binary(values, name: str, n: int, positive_label) -> np.ndarray:
-    """Whether each row equals the positive label (uint8), after the missing-value check."""
+def _binary(values, name: str, n: int, positive_label) -> tuple[np.ndarray, list[Any]]:
+    """Whether each row equals the positive label (uint8), and the distinct labels seen."""
     series = _one_dim(values, name, n)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biu":  # integers or booleans: no NaN, no codes
+        array = series.to_numpy()
+        flags = array == positive_label if _label_is_scalar(positive_label) else np.zeros(n, dtype=bool)
+        return flags.astype(np.uint8), list(pd.unique(array)[:3])
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     if (codes < 0).any():
         raise FairnessInputError(f"{name} has missing values", column=name)
-    positive = [i for i, value in enumerate(uniques) if _label_equal(value, positive_label)]
     out = np.zeros(n, dtype=np.uint8)
-    for code in positive:
-        out |= (codes == code)
-    return out
+    for code, value in enumerate(uniques):
+        if _label_equal(value, positive_label):
+            out |= (codes == code)
+    return out, list(uniques[:3])
+
+
+def _label_is_scalar(value) -> bool:
+    return isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_))
 
 
 def _label_equal(value, positive_label) -> bool:
@@ -292,13 +302,12 @@ def _label_equal(value, positive_label) -> bool:
         return False
 
 
-def _labels_check(y_true, y_pred, positive_label) -> None:
+def _labels_check(true_labels: list[Any], predicted_labels: list[Any], positive_label) -> None:
     """Binary only, as fairlearn: at most two labels overall, the positive one among them if two."""
     labels: list[Any] = []
-    for values in (y_true, y_pred):
-        for value in pd.unique(pd.Series(np.asarray(values) if not isinstance(values, pd.Series) else values)):
-            if not any(_label_equal(value, seen) for seen in labels):
-                labels.append(value)
+    for value in [*true_labels, *predicted_labels]:
+        if not any(_label_equal(value, seen) for seen in labels):
+            labels.append(value)
     if len(labels) > 2:
         shown = ", ".join(repr(_plain(v)) for v in labels[:5])
         raise FairnessInputError(f"classification is binary: y_true and y_pred hold more than two labels ({shown})",
@@ -571,34 +580,45 @@ def _index(value: np.ndarray) -> int | None:
 
 
 class _AucContext:
-    """ROC AUC per group by ranks: the scores sorted once, the group codes stably per feature."""
+    """ROC AUC per group by ranks: the scores sorted once, the group codes stably per feature.
+
+    Within a group, sorted by score, a tie block of rows occupying 1-based positions a..b has
+    the mean rank (a+b)/2; AUC = (sum of the positives' ranks - P(P+1)/2) / (P N), the
+    Mann-Whitney form of scikit-learn's trapezoidal `roc_auc_score` (ties count one half).
+    The order inside a tie block does not matter, so the score sort need not be stable; the
+    sort by group must be (it keeps each group in score order) and is a radix sort on uint8/16.
+    """
 
     def __init__(self, score: np.ndarray, truth: np.ndarray) -> None:
-        self.order = np.argsort(score, kind="stable")
+        self.order = np.argsort(score)
         self.score = score[self.order]
-        self.truth = truth[self.order].astype(np.float64)
+        self.truth = truth[self.order].view(bool)
 
     def by_group(self, codes: np.ndarray, n_groups: int) -> np.ndarray:
         dtype = np.uint8 if n_groups <= 256 else np.uint16 if n_groups <= 65536 else np.int64
-        group = codes[self.order].astype(dtype)
-        regroup = np.argsort(group, kind="stable")  # radix sort for small integer types
-        group = group[regroup]
-        score = self.score[regroup]
-        truth = self.truth[regroup]
+        if n_groups == 1:  # everyone: already in score order
+            group, score, positive = np.zeros(len(self.order), dtype=dtype), self.score, self.truth
+        else:
+            group = codes.astype(dtype)[self.order]
+            regroup = np.argsort(group, kind="stable")
+            group = group[regroup]
+            score = self.score[regroup]
+            positive = self.truth[regroup]
         n = len(group)
         change = np.empty(n, dtype=bool)
         change[0] = True
-        np.not_equal(group[1:], group[:-1], out=change[1:])
-        change[1:] |= score[1:] != score[:-1]
+        np.not_equal(score[1:], score[:-1], out=change[1:])
+        change[1:] |= group[1:] != group[:-1]
         starts = np.flatnonzero(change)
-        ends = np.r_[starts[1:], n]
-        mean_position = (starts + ends + 1) / 2.0  # 1-based mean position of each tie block
-        block = np.cumsum(change) - 1
+        mean_position = (starts + np.r_[starts[1:], n] + 1) / 2.0  # 1-based mean position of each tie block
+        block = np.cumsum(change, dtype=np.int64)
+        block -= 1
         counts = np.bincount(group, minlength=n_groups)
         group_start = np.r_[0, np.cumsum(counts)[:-1]].astype(np.float64)
-        rank = mean_position[block] - group_start[group]
-        positives = np.bincount(group, weights=truth, minlength=n_groups)
-        rank_sum = np.bincount(group, weights=rank * truth, minlength=n_groups)
+        positive_group = group[positive]
+        rank = mean_position[block[positive]] - group_start[positive_group]
+        positives = np.bincount(positive_group, minlength=n_groups).astype(np.float64)
+        rank_sum = np.bincount(positive_group, weights=rank, minlength=n_groups)
         negatives = counts - positives
         with np.errstate(divide="ignore", invalid="ignore"):
             auc = (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
@@ -709,19 +729,25 @@ def _bootstrap(*, task: str, table: np.ndarray, joint: np.ndarray, truth: np.nda
         name = feature.name
         result_features[name]["ci"] = {key: _interval(np.concatenate(values), resamples)
                                        for key, values in aggregate_draws[name].items()}
+        rows = result_features[name]["groups"]
         for key, values in group_draws[name].items():
-            stacked = np.concatenate(values, axis=0)
-            for g, row in enumerate(result_features[name]["groups"]):
-                row.setdefault("ci", {})[key] = _interval(stacked[:, g], resamples)
+            for row, interval in zip(rows, _intervals(np.concatenate(values, axis=0), resamples), strict=True):
+                row.setdefault("ci", {})[key] = interval
     return {metric: _interval(np.concatenate(values), resamples) for metric, values in headline_draws.items()}
 
 
 def _interval(values: np.ndarray, resamples: int) -> dict[str, Any]:
-    finite = values[np.isfinite(values)]
+    return _intervals(values[:, None], resamples)[0]
+
+
+def _intervals(values: np.ndarray, resamples: int) -> list[dict[str, Any]]:
+    """Percentile intervals of each column of (resamples, k) draws; undefined draws (NaN) left out."""
     alpha = (1 - CI_LEVEL) / 2
-    if len(finite) == 0:
-        low = high = None
-    else:
-        low, high = (float(x) for x in np.quantile(finite, [alpha, 1 - alpha]))
-    return {"low": low, "high": high, "level": CI_LEVEL, "resamples": int(resamples), "defined": int(len(finite)),
-            "method": "percentile"}
+    values = np.where(np.isfinite(values), values, np.nan)
+    defined = np.isfinite(values).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: no interval
+        bounds = np.nanquantile(values, [alpha, 1 - alpha], axis=0)
+    return [{"low": _num(bounds[0, j]) if defined[j] else None, "high": _num(bounds[1, j]) if defined[j] else None,
+             "level": CI_LEVEL, "resamples": int(resamples), "defined": int(defined[j]), "method": "percentile"}
+            for j in range(values.shape[1])]
