@@ -2,9 +2,10 @@
 
 Pure: report results (and the SHAP arrays) in, bytes out.
 
-- per sensitive feature, the per-group metrics as bars; selection rate and accuracy carry 95%
-  Wilson score intervals (their denominator is the group's size, which the report holds); a
-  group below the minimum size is hatched and labelled "small";
+- per sensitive feature, the per-group metrics as bars with the report's 95% bootstrap
+  intervals per group; without a bootstrap, selection rate and accuracy carry 95% Wilson score
+  intervals (their denominator is the group's size); a group below the minimum size is hatched
+  and labelled "small";
 - the headline fairness metrics with their bootstrap confidence intervals;
 - the global SHAP importance (mean |SHAP| per input column) and a SHAP beeswarm.
 """
@@ -57,6 +58,16 @@ def _value(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+def _interval(group: dict[str, Any], key: str) -> tuple[float, float]:
+    """The group's bootstrap interval of a metric when the report has one, else Wilson's (rates over n)."""
+    ci = (group.get("ci") or {}).get(key)
+    if ci and ci.get("low") is not None and ci.get("high") is not None:
+        return float(ci["low"]), float(ci["high"])
+    if key in WITH_INTERVAL:
+        return wilson_interval(_value(group.get(key)), int(group["count"]))
+    return (math.nan, math.nan)
+
+
 def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
     """Per-group metric bars of one sensitive feature (or intersection) of a fairness report."""
     entry = results["features"][feature]
@@ -71,11 +82,11 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
         heights = np.array([_value(g.get(key)) for g in groups])
         offsets = x - 0.4 + width * (i + 0.5)
         errors = None
-        if key in WITH_INTERVAL and not regression:
-            intervals = [wilson_interval(_value(g.get(key)), int(g["count"])) for g in groups]
+        if any((g.get("ci") or {}).get(key) for g in groups) or (key in WITH_INTERVAL and not regression):
+            intervals = [_interval(g, key) for g in groups]
             lower = np.nan_to_num(heights - np.array([lo for lo, _ in intervals]))
             upper = np.nan_to_num(np.array([hi for _, hi in intervals]) - heights)
-            errors = np.vstack([lower, upper])
+            errors = np.clip(np.vstack([lower, upper]), 0, None)
         drawn = ax.bar(offsets, np.nan_to_num(heights), width, color=colours[i % 10],
                        yerr=errors, capsize=3 if errors is not None else 0)
         for patch, group in zip(drawn, groups, strict=True):
@@ -105,12 +116,13 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
                 va="bottom", fontsize=11, color="#333333")
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor=colours[i % 10], label=label + (" (95% Wilson interval)" if key in WITH_INTERVAL
-                                                               and not regression else ""))
-               for i, (key, label) in enumerate(bars)]
+    bootstrap = any(g.get("ci") for g in groups)
+    handles = [Patch(facecolor=colours[i % 10], label=label) for i, (key, label) in enumerate(bars)]
     handles.append(Patch(facecolor="white", edgecolor="black", hatch="//",
                          label=f"small group (< {results.get('min_group_size', '?')} rows)"))
     ax.legend(handles=handles, fontsize=11, loc="upper center", ncol=len(handles))
+    ax.set_xlabel("error bars: 95% bootstrap percentile intervals" if bootstrap else
+                  "error bars: 95% Wilson score intervals (selection rate, accuracy)", fontsize=11)
     return _png(fig)
 
 

@@ -51,6 +51,9 @@ DP_RATIO_MIN = "demographic_parity_ratio_min"
 EO_DIFFERENCE_MAX = "equalized_odds_difference_max"
 METRIC = "metric"
 METRIC_MIN = "metric_min"
+# "include" (default) or "exclude": whether groups below the report's minimum size count
+# towards the fairness thresholds (the report's `headline` or `headline_excluding_small`).
+FAIRNESS_SMALL_GROUPS = "fairness_small_groups"
 
 _alert_checks: list[Callable[[ModelVersion], str | None]] = []
 
@@ -223,11 +226,15 @@ def check_report_stale(ctx: GateContext) -> tuple[bool, str]:
     return True, "Reports are fresh and match the signed ones."
 
 
-def _headline_value(results: dict[str, Any], metric: str) -> tuple[Any, str]:
+def _headline_value(results: dict[str, Any], metric: str, *, exclude_small: bool) -> tuple[Any, str]:
     """A headline number of a fairness report and where it occurs (" at feature=group"), if said."""
-    headline = results.get("headline") if isinstance(results.get("headline"), dict) else results
+    key = "headline_excluding_small" if exclude_small and isinstance(results.get("headline_excluding_small"),
+                                                                     dict) else "headline"
+    headline = results.get(key) if isinstance(results.get(key), dict) else results
     where = (headline.get("where") or {}).get(metric) or {}
     at = f" at {where.get('feature')}={where.get('group')}" if where.get("feature") is not None else ""
+    if at and where.get("small"):
+        at += f" (a small group, under {results.get('min_group_size')} rows)"
     return headline.get(metric), at
 
 
@@ -239,12 +246,13 @@ def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     if report is None:
         return False, "No fairness report to check the thresholds against."
     results, failures = report.get("results") or {}, []
+    exclude_small = thresholds.get(FAIRNESS_SMALL_GROUPS) == "exclude"
     if DP_RATIO_MIN in thresholds:
-        value, at = _headline_value(results, "demographic_parity_ratio")
+        value, at = _headline_value(results, "demographic_parity_ratio", exclude_small=exclude_small)
         if value is None or value < thresholds[DP_RATIO_MIN]:
             failures.append(f"demographic parity ratio {value}{at} < {thresholds[DP_RATIO_MIN]}")
     if EO_DIFFERENCE_MAX in thresholds:
-        value, at = _headline_value(results, "equalized_odds_difference")
+        value, at = _headline_value(results, "equalized_odds_difference", exclude_small=exclude_small)
         if value is None or value > thresholds[EO_DIFFERENCE_MAX]:
             failures.append(f"equalized odds difference {value}{at} > {thresholds[EO_DIFFERENCE_MAX]}")
     if failures:
