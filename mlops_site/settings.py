@@ -305,3 +305,8 @@ CELERY_BEAT_SCHEDULE["approval-expiry"] = {
     "task": "governance.tasks.approval_requests_expire_task",
     "schedule": timedelta(minutes=env_int("ATTEST_APPROVAL_EXPIRY_MINUTES", 15)),
 }
+# Drift monitors whose interval has passed check their unchecked batches (monitoring.tasks).
+CELERY_BEAT_SCHEDULE["drift-checks"] = {
+    "task": "monitoring.tasks.drift_checks_due_task",
+    "schedule": timedelta(minutes=env_int("ATTEST_DRIFT_CHECK_MINUTES", 5)),
+}
