@@ -93,3 +93,36 @@ def report_chart_get_for_user(*, user: Any, pk: Any, name: str) -> ReportChart:
 
 def chart_names(report: Report) -> list[str]:
     return [chart.name for chart in report.charts.all()]
+
+
+def report_thresholds(report: Report) -> list[dict[str, Any]]:
+    """The thresholds of the policy in force for the report's model, each with the report's value and verdict.
+
+    The same numbers the gate reads (its headline, or the headline without small groups when the
+    policy says so); the gate itself decides, this is the reviewer's view of one report.
+    """
+    from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, FAIRNESS_SMALL_GROUPS, METRIC, METRIC_MIN
+    from governance.selectors import policy_current
+
+    if report.kind != Report.Kind.FAIRNESS:
+        return []
+    policy = policy_current(risk_tier=report.model_version.model.risk_tier)
+    thresholds, results = policy.thresholds or {}, report.results or {}
+    exclude = thresholds.get(FAIRNESS_SMALL_GROUPS) == "exclude"
+    headline = results.get("headline_excluding_small" if exclude else "headline") or {}
+    rows = []
+    for key, metric, lower_is_worse in ((DP_RATIO_MIN, "demographic_parity_ratio", True),
+                                        (EO_DIFFERENCE_MAX, "equalized_odds_difference", False)):
+        if key not in thresholds:
+            continue
+        value, limit = headline.get(metric), thresholds[key]
+        passed = value is not None and (value >= limit if lower_is_worse else value <= limit)
+        rows.append({"threshold": key, "metric": metric, "limit": limit, "value": value, "passed": passed,
+                     "where": (headline.get("where") or {}).get(metric), "policy": str(policy)})
+    if METRIC_MIN in thresholds:
+        metric = thresholds.get(METRIC, "accuracy")
+        value = (report.model_version.metrics or {}).get(metric, (results.get("overall") or {}).get(metric))
+        passed = isinstance(value, int | float) and value >= thresholds[METRIC_MIN]
+        rows.append({"threshold": METRIC_MIN, "metric": metric, "limit": thresholds[METRIC_MIN], "value": value,
+                     "passed": passed, "where": None, "policy": str(policy)})
+    return rows

@@ -37,3 +37,13 @@ urlpatterns += [
     path("models/<int:pk>/compliance/", dossier_views.ComplianceApi.as_view(), name="model-compliance"),
     path("kpis/", dossier_views.KpiApi.as_view(), name="kpis"),
 ]
+
+from governance.api import evaluation_views  # noqa: E402
+
+urlpatterns += [
+    path("evaluations/", evaluation_views.EvaluationListCreateApi.as_view(), name="evaluation-list"),
+    path("evaluations/<int:pk>/", evaluation_views.EvaluationDetailApi.as_view(), name="evaluation-detail"),
+    path("reports/<int:pk>/", evaluation_views.ReportDetailApi.as_view(), name="report-detail"),
+    path("reports/<int:pk>/charts/<slug:name>.png", evaluation_views.ReportChartApi.as_view(), name="report-chart"),
+    path("model-versions/<int:pk>/model-card/", evaluation_views.ModelCardApi.as_view(), name="model-card"),
+]

@@ -26,7 +26,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from governance import charts
 from governance.audit import AuditAction, audit_event_record
 from governance.canonical import canonical_bytes, jsonable
 from governance.models import Evaluation, Report, ReportChart
@@ -145,13 +144,13 @@ def _training_dtypes(model_version: ModelVersion) -> dict[str, bool]:
 
 def evaluation_plan(*, model_version: ModelVersion, dataset_version: DatasetVersion, frame: pd.DataFrame,
                     sensitive_features: list[str] | None = None, positive_label: Any = None,
-                    model: Any = None, unsupported: str | None = None) -> EvaluationPlan:
+                    model: Any = None, unsupported: str | None = None, target_column: str = "") -> EvaluationPlan:
     """Check the data against the model; raises a 400 naming the first offending column."""
     if unsupported is None:
         model, unsupported = _model_load(model_version)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
-    target = dataset_version.target_column
+    target = target_column or dataset_version.target_column
     if not target:
         raise _column_error("The dataset version declares no target column.", "target_column", "missing_column")
     if target not in columns:
@@ -260,7 +259,7 @@ def _option(value: Any, *, name: str, default: int, low: int, high: int) -> int:
 def evaluation_request(*, actor: Any, model_version: ModelVersion, dataset_version: DatasetVersion,
                        sensitive_features: list[str] | None = None, positive_label: Any = None,
                        bootstrap: int | None = None, min_group_size: int | None = None,
-                       seed: int | None = None) -> Evaluation:
+                       seed: int | None = None, target_column: str = "") -> Evaluation:
     """Validate and queue the evaluation of `model_version` on `dataset_version`.
 
     Refusals (nothing stored): 403 `permission_denied`; 400 `missing_column`, `invalid_dtype`,
@@ -278,7 +277,8 @@ def evaluation_request(*, actor: Any, model_version: ModelVersion, dataset_versi
     }
     frame = dataset_frame(dataset_version)
     plan = evaluation_plan(model_version=model_version, dataset_version=dataset_version, frame=frame,
-                           sensitive_features=sensitive_features, positive_label=positive_label)
+                           sensitive_features=sensitive_features, positive_label=positive_label,
+                           target_column=target_column)
     with transaction.atomic():
         evaluation = Evaluation(
             model_version=model_version, dataset_version=dataset_version, sensitive_features=plan.sensitive,
@@ -361,6 +361,8 @@ def _predictions(plan: EvaluationPlan, frame: pd.DataFrame) -> tuple[np.ndarray,
 
 
 def _fairness_charts(results: dict[str, Any], sensitive: list[str]) -> list[tuple[str, str, bytes]]:
+    from governance import charts  # matplotlib: imported by the worker that draws, not by every process
+
     made = [("fairness-headline", "Headline fairness metrics with bootstrap intervals",
              charts.fairness_headline_chart(results=results))]
     for feature in sensitive:
@@ -372,6 +374,7 @@ def _fairness_charts(results: dict[str, Any], sensitive: list[str]) -> list[tupl
 
 def _explain(plan: EvaluationPlan, frame: pd.DataFrame, evaluation: Evaluation,
              fairness: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+    from governance import charts
     from governance.explain import explain_compute, group_labels
 
     sensitive = frame[plan.sensitive]
@@ -425,7 +428,8 @@ def evaluation_run(*, evaluation_id: int) -> Evaluation:
             raise EvaluationFailed("unsupported_artifact", UNSUPPORTED.format(why=unsupported))
         plan = evaluation_plan(model_version=model_version, dataset_version=dataset_version, frame=frame,
                                sensitive_features=evaluation.sensitive_features,
-                               positive_label=evaluation.positive_label, model=model, unsupported=unsupported)
+                               positive_label=evaluation.positive_label, model=model, unsupported=unsupported,
+                               target_column=evaluation.target_column)
         _progress(evaluation.pk, 0, 100)(0.1)
         predicted, scores = _predictions(plan, frame)
         fairness = _fairness(plan, frame, evaluation, predicted, scores)
