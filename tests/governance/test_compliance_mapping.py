@@ -1,0 +1,100 @@
+"""The regulatory mapping on the demo: `met` where the evidence exists, `missing` naming what is
+missing; the model without an independent validator's signature; the compliance API and who reads it."""
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from governance.models import AuditEvent, AuditQueueEntry, Report
+from governance.reports.mapping import CONTROLS, EVIDENCE, MET, MISSING, PARTLY
+from governance.reports.snapshot import dossier_snapshot_build
+from tests.governance.dossier_helpers import demo_governed
+from tests.governance.workflow_factories import person, team
+
+pytestmark = pytest.mark.django_db
+
+VALIDATOR_MISSING = "no independent model validator's signature (role model_validator, approve or reviewed)"
+
+
+def _rows(model) -> dict[tuple[str, str], dict]:
+    from governance.reports.mapping import compliance_evaluate
+
+    return {(r["framework"], r["control"]): r for r in compliance_evaluate(dossier_snapshot_build(model=model))}
+
+
+def test_the_table_covers_the_frameworks_the_issue_names():
+    controls = {(framework, control) for framework, control, _title, _keys in CONTROLS}
+    annex = {("EU AI Act", f"Annex IV({n})") for n in range(1, 10)}
+    articles = {("EU AI Act", f"Art. {n}") for n in (9, 10, 11, 12, 13, 14, 15, 19, 72)}
+    sr117 = {("SR 11-7", c) for c in ("Development", "Validation", "Monitoring", "Governance")}
+    nist = {("NIST AI RMF", c) for c in ("GOVERN", "MAP", "MEASURE", "MANAGE")}
+    iso = {("ISO/IEC 42001", "A.6.2.8"), ("ISO/IEC 42001", "A.7.5")}
+    assert controls == annex | articles | sr117 | nist | iso
+    assert {k for *_, keys in CONTROLS for k in keys} <= set(EVIDENCE)
+
+
+def test_demo_mapping_met_where_evidence_exists_missing_where_not(settings, tmp_path):
+    # given the demo: the high-risk model approved by validator, compliance and risk officers; the
+    # limited model reviewed by the compliance officer only
+    world = demo_governed(settings)
+    # when
+    arrests, diabetes = _rows(world.arrests), _rows(world.diabetes)
+    # then: the high-risk model's validation, oversight and logging controls are met, by named evidence
+    validation = arrests[("SR 11-7", "Validation")]
+    assert validation["status"] == MET and validation["missing"] == []
+    assert validation["evidence"][0].startswith("validated by Vera Lindqvist (model_validator, approve, ")
+    for key in (("EU AI Act", "Art. 12"), ("EU AI Act", "Art. 14"), ("EU AI Act", "Art. 10"),
+                ("EU AI Act", "Art. 19"), ("ISO/IEC 42001", "A.6.2.8"), ("ISO/IEC 42001", "A.7.5"),
+                ("SR 11-7", "Governance"), ("NIST AI RMF", "GOVERN"), ("NIST AI RMF", "MAP")):
+        assert arrests[key]["status"] == MET, (key, arrests[key])
+    assert arrests[("EU AI Act", "Art. 14")]["evidence"] == [
+        "3 electronic signature(s) by compliance_officer, model_validator, risk_officer",
+        "1 approved request(s), every signature binds its record's sha256"]
+    # what Attest does not hold is missing, by name
+    declaration = arrests[("EU AI Act", "Annex IV(8)")]
+    assert (declaration["status"], declaration["missing"]) == (
+        MISSING, ["no EU declaration of conformity recorded (not held by Attest)"])
+    has_fairness = Report.objects.filter(model_version__model=world.arrests, kind="fairness").exists()
+    measure = arrests[("NIST AI RMF", "MEASURE")]
+    assert ("no fairness report recorded" in measure["missing"]) is not has_fairness
+    assert measure["status"] in (MET, PARTLY)
+    # the model without an independent validator's signature
+    missing = diabetes[("SR 11-7", "Validation")]
+    assert (missing["status"], missing["evidence"], missing["missing"]) == (MISSING, [], [VALIDATOR_MISSING])
+    assert diabetes[("EU AI Act", "Annex IV(2)")]["status"] == PARTLY
+    assert VALIDATOR_MISSING in diabetes[("EU AI Act", "Annex IV(2)")]["missing"]
+    assert diabetes[("EU AI Act", "Art. 14")]["missing"] == ["no approved approval request"]
+
+
+def test_compliance_api_readers_and_refusals(settings):
+    # given
+    world = demo_governed(settings)
+    outsider = person("olga", "data_scientist")
+    team("other-team", outsider)
+    client = APIClient()
+    url = f"/api/v1/models/{world.diabetes.pk}/compliance/"
+    before = AuditEvent.objects.count() + AuditQueueEntry.objects.count()
+    # when / then: the auditor and the model's team read it
+    for username in ("aldo", "dana", "vera"):
+        client.force_authenticate(User.objects.get(username=username))
+        response = client.get(url)
+        assert response.status_code == 200, username
+        body = response.json()
+        assert body["model"] == world.diabetes.name and body["risk_tier"] == "limited"
+        validation = next(c for c in body["controls"] if (c["framework"], c["control"]) == ("SR 11-7", "Validation"))
+        assert validation["status"] == "missing" and validation["missing"] == [VALIDATOR_MISSING]
+        assert body["summary"]["met"] + body["summary"]["partly met"] + body["summary"]["missing"] == len(CONTROLS)
+    # one version; a version that does not exist; another team's member; the CI identity
+    assert client.get(url, {"version": 1}).json()["version"] == 1
+    response = client.get(url, {"version": 7})
+    assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found")
+    assert client.get(url, {"version": "x"}).json()["error"]["code"] == "validation_error"
+    client.force_authenticate(outsider)
+    assert client.get(url).status_code == 404
+    client.force_authenticate(User.objects.get(username="ci-bot"))
+    response = client.get(url)
+    assert (response.status_code, response.json()["error"]["code"]) == (403, "permission_denied")
+    client.force_authenticate(None)
+    assert client.get(url).status_code == 401
+    # reading the map changed nothing
+    assert AuditEvent.objects.count() + AuditQueueEntry.objects.count() == before
