@@ -121,3 +121,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
 from governance import admin_audit  # noqa: E402,F401,I001
 from governance import admin_approvals  # noqa: E402,F401,I001
 from governance import admin_models  # noqa: E402,F401,I001
+from governance import admin_reports  # noqa: E402,F401,I001

@@ -18,7 +18,7 @@ REPORT_NOT_FOUND = "Report {pk} not found."
 CHART_NOT_FOUND = "Report {pk} has no chart {name!r}."
 
 
-def _scoped(queryset: QuerySet, user: Any, prefix: str) -> QuerySet:
+def scoped_to_user(queryset: QuerySet, user: Any, prefix: str) -> QuerySet:
     if registry_selectors.user_reads_everything(user):
         return queryset
     if user is None or not getattr(user, "is_authenticated", False):
@@ -58,7 +58,7 @@ def evaluation_list(*, user: Any, filters: dict[str, Any] | None = None) -> Quer
     """Evaluations the user may read, newest first; filters: model_version, dataset_version, status."""
     filters = filters or {}
     qs = Evaluation.objects.select_related("model_version__model", "dataset_version__dataset", "requested_by")
-    qs = _scoped(qs, user, "model_version__").prefetch_related("reports__charts")
+    qs = scoped_to_user(qs, user, "model_version__").prefetch_related("reports__charts")
     for key in ("model_version", "dataset_version", "status"):
         if filters.get(key) not in (None, ""):
             qs = qs.filter(**{key: filters[key]})
@@ -75,7 +75,7 @@ def evaluation_get_for_user(*, user: Any, pk: Any) -> Evaluation:
 
 def report_get_for_user(*, user: Any, pk: Any) -> Report:
     message = REPORT_NOT_FOUND.format(pk=pk)
-    qs = _scoped(Report.objects.select_related("model_version__model", "evaluation__dataset_version__dataset"),
+    qs = scoped_to_user(Report.objects.select_related("model_version__model", "evaluation__dataset_version__dataset"),
                  user, "model_version__")
     report = qs.prefetch_related("charts").filter(pk=_pk(pk, message)).first()
     if report is None:
