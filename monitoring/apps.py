@@ -12,3 +12,9 @@ class MonitoringConfig(AppConfig):
 
         # The gate learns of open critical alerts through the hook governance offers.
         gate_alert_check_register(open_critical_alert_message)
+
+        from monitoring.demo import DEMO_STEP_ORDER, demo_monitoring
+        from registry.demo import demo_step_add
+
+        # load_demo: after the evaluations (the high tier needs reports), before governance's pending request.
+        demo_step_add(demo_monitoring, order=DEMO_STEP_ORDER)
