@@ -77,16 +77,21 @@ class FeatureSpec:
 
 @dataclass
 class FeatureProfile:
-    """One reference column, precomputed. Numeric: sorted values, std, quantile edges and counts,
-    and the distinct values with counts when there are at most DISCRETE_MAX_VALUES of them.
-    Categorical: category (as str) -> count."""
+    """One reference column, precomputed. Numeric: the values (sorted on first need by KS or
+    Wasserstein, then kept sorted), std, min, max, quantile edges and bin counts, and the distinct
+    values with counts when there are at most DISCRETE_MAX_VALUES of them. Categorical: category
+    (as str) -> count. `n_unique` is exact up to DISCRETE_MAX_VALUES and DISCRETE_MAX_VALUES + 1
+    ("more") above that, which is all the defaults and the binning need to know."""
 
     spec: FeatureSpec
     n: int  # non-null rows
     nulls: int
     n_unique: int
-    sorted_values: np.ndarray | None = None
+    data: np.ndarray | None = None  # numeric non-null values; sorted once `is_sorted`
+    is_sorted: bool = False
     std: float | None = None
+    min: float | None = None
+    max: float | None = None
     edges: np.ndarray | None = None  # interior bin edges; bin i holds edges[i-1] <= x < edges[i]
     bin_counts: np.ndarray | None = None
     values: np.ndarray | None = None  # numeric discrete: distinct sorted values
@@ -97,13 +102,22 @@ class FeatureProfile:
     def discrete(self) -> bool:
         return self.values is not None
 
+    @property
+    def sorted_values(self) -> np.ndarray:
+        if not self.is_sorted:
+            self.data.sort()  # in place: the profile owns its copy
+            self.is_sorted = True
+        return self.data
+
     def summary(self) -> dict[str, Any]:
-        """A JSON-able description (without the sorted values)."""
+        """A JSON-able description (without the values)."""
         out: dict[str, Any] = {"name": self.spec.name, "kind": self.spec.kind, "n": self.n, "nulls": self.nulls,
                                "n_unique": self.n_unique}
         if self.spec.kind == "numeric" and self.n:
-            out.update({"std": self.std, "min": float(self.sorted_values[0]), "max": float(self.sorted_values[-1]),
-                        "edges": _floats(self.edges), "bin_counts": _ints(self.bin_counts)})
+            out.update({"std": self.std, "min": self.min, "max": self.max, "edges": _floats(self.edges),
+                        "bin_counts": _ints(self.bin_counts)})
+            if self.discrete:
+                out.update({"values": _floats(self.values), "value_counts": _ints(self.value_counts)})
         if self.spec.kind == "categorical":
             out["categories"] = dict(self.categories)
         return out
@@ -149,26 +163,53 @@ def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
     return out, nulls
 
 
+def _distinct_small(values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(sorted distinct values, their counts) when there are at most `cap`, else None; no full sort.
+
+    The distinct values of a head chunk are candidates; every value is matched to them by a
+    searchsorted over at most `cap` entries, and only values that match none are looked at again.
+    """
+    head = np.unique(values[:65536])
+    if len(head) > cap:
+        return None
+    idx = np.searchsorted(head, values)
+    np.minimum(idx, len(head) - 1, out=idx)
+    matched = head[idx] == values
+    if not matched.all():
+        head = np.union1d(head, values[~matched])
+        if len(head) > cap:
+            return None
+        idx = np.searchsorted(head, values)
+    return head, np.bincount(idx, minlength=len(head)).astype(np.int64)
+
+
+def _quantile_edges(values: np.ndarray, bins: int = QUANTILE_BINS) -> np.ndarray:
+    """Interior edges: np.quantile (linear) at 1/bins, ..., (bins-1)/bins, duplicates dropped."""
+    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+
+
 def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
     if spec.kind == "categorical":
         categories, nulls = _category_counts(series)
         return FeatureProfile(spec=spec, n=sum(categories.values()), nulls=nulls, n_unique=len(categories),
                               categories=categories)
     values, nulls, _ = _numeric_array(series)
-    ordered = np.sort(values)
-    n = len(ordered)
-    profile = FeatureProfile(spec=spec, n=n, nulls=nulls, n_unique=0, sorted_values=ordered)
+    n = len(values)
+    if n and np.shares_memory(values, series.to_numpy()):
+        values = values.copy()  # the profile sorts its own copy later; never the caller's frame
+    profile = FeatureProfile(spec=spec, n=n, nulls=nulls, n_unique=0, data=values)
     if n == 0:
         return profile
-    run_starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    profile.n_unique = len(run_starts)
-    profile.std = float(np.std(ordered))
-    if profile.n_unique <= DISCRETE_MAX_VALUES:
-        profile.values = ordered[run_starts]
-        profile.value_counts = np.diff(np.append(run_starts, n))
-    edges = np.unique(np.quantile(ordered, np.linspace(0.0, 1.0, QUANTILE_BINS + 1))[1:-1])
-    profile.edges = edges
-    profile.bin_counts = _sorted_bin_counts(ordered, edges)
+    profile.std = float(np.std(values))
+    profile.min, profile.max = float(values.min()), float(values.max())
+    small = _distinct_small(values, DISCRETE_MAX_VALUES)
+    if small is not None:
+        profile.values, profile.value_counts = small
+        profile.n_unique = len(small[0])
+    else:
+        profile.n_unique = DISCRETE_MAX_VALUES + 1
+    profile.edges = _quantile_edges(values)
+    profile.bin_counts = _bin_counts(values, profile.edges, is_sorted=False)
     return profile
 
 
@@ -211,9 +252,12 @@ def _sorted_bin_counts(ordered: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _bin_counts(values: np.ndarray, edges: np.ndarray, is_sorted: bool) -> np.ndarray:
+    """Counts per bin [-inf, e0), [e0, e1), ..., [e_last, inf): from #(x < e) per edge, one vectorised
+    comparison per edge (faster than a per-value binary search over a handful of edges)."""
     if is_sorted:
         return _sorted_bin_counts(values, edges)
-    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1).astype(np.int64)
+    below = [np.count_nonzero(values < edge) for edge in edges]
+    return np.diff(np.array([0, *below, len(values)], dtype=np.int64))
 
 
 def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray, epsilon: float = PSI_EPSILON) -> float:
@@ -358,10 +402,12 @@ def _numeric_feature(fp: FeatureProfile, spec: FeatureSpec, test: str, current: 
         details.update({"wasserstein": raw, "reference_std": fp.std, "norm": norm})
         return raw / norm, None
     if test == "chisquare" or fp.discrete:
-        uniq, counts = np.unique(values, return_counts=True)
-        ref_map = (dict(zip(fp.values.tolist(), fp.value_counts.tolist(), strict=True)) if fp.discrete
-                   else dict(zip(*np.unique(fp.sorted_values, return_counts=True), strict=True)))
-        cur_map = dict(zip(uniq.tolist(), counts.tolist(), strict=True))
+        if fp.discrete:
+            ref_map = dict(zip(fp.values.tolist(), fp.value_counts.tolist(), strict=True))
+            cur_map = _counts_against(fp.values, values)
+        else:
+            ref_map = dict(zip(*_run_counts(fp.sorted_values), strict=True))
+            cur_map = dict(zip(*_run_counts(np.sort(values)), strict=True))
         unseen = [key for key in cur_map if key not in ref_map]
         details["unseen_values"] = len(unseen)
         details["unseen_share"] = float(sum(cur_map[key] for key in unseen) / n2)
@@ -481,6 +527,24 @@ def dataset_drift(profile: ReferenceProfile, current: pd.DataFrame, *, drift_sha
     return {"features": results, "drifted_features": drifted, "share": share, "drift_share": drift_share,
             "dataset_drift": bool(evaluated) and share >= drift_share, "n_reference": profile.n_rows,
             "n_current": len(current), "n_evaluated": len(evaluated), "missing_columns": missing}
+
+
+def _counts_against(known: np.ndarray, values: np.ndarray) -> dict[float, int]:
+    """value -> count of `values`, matched against the sorted `known` values by searchsorted; only
+    the values that are not known get sorted."""
+    idx = np.searchsorted(known, values)
+    np.minimum(idx, len(known) - 1, out=idx)
+    matched = known[idx] == values
+    counts = np.bincount(idx[matched], minlength=len(known))
+    out = {value: count for value, count in zip(known.tolist(), counts.tolist(), strict=True) if count}
+    if not matched.all():
+        out.update(zip(*_run_counts(np.sort(values[~matched])), strict=True))
+    return out
+
+
+def _run_counts(ordered: np.ndarray) -> tuple[list[float], list[int]]:
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts].tolist(), np.diff(np.append(starts, len(ordered))).tolist()
 
 
 def _floats(values: np.ndarray | None) -> list[float] | None:
