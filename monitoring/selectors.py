@@ -1,4 +1,4 @@
-"""Monitoring reads, scoped by user: governance roles and administrators read every team's
+"""Monitoring reads, scoped by user: governance roles and superusers read every team's
 monitors, batches, results and alerts; everyone else those of their teams' models.
 An object the user may not see reads as missing (404)."""
 
@@ -14,7 +14,7 @@ from monitoring.models import ComplianceAlert, DriftMonitor, DriftResult, Monito
 def _scope(user: Any, prefix: str) -> Q | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return Q(pk__in=[])
-    if user.is_staff or user_reads_all(user):
+    if user_reads_all(user):
         return None
     return Q(**{f"{prefix}team__members": user})
 

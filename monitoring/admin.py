@@ -1,0 +1,311 @@
+"""Back-office for monitoring: monitors with their drift over time, an alerts inbox, read-only evidence.
+
+- A monitor's page shows, per watched feature, its statistic over time against its threshold
+  (a matplotlib PNG drawn with the Agg backend, served to those who may read the monitor) and
+  the model's active alerts.
+- The alerts inbox lists active alerts, critical first, for compliance officers (and whoever
+  may read them); each alert has a page where it is acknowledged, resolved or dismissed. The
+  form collects input; the services decide (a critical alert needs a compliance officer's
+  password: the e-signature), and refusals are shown in words.
+- Batches and results are evidence: read-only.
+Querysets are the API's selectors, so a user reads here what the API would show them.
+"""
+
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from mlops_site.common.admin import ReadOnlyAdmin
+from mlops_site.common.errors import ApplicationError
+from monitoring import selectors
+from monitoring.access import can_handle_alert, can_sign_alert
+from monitoring.models import ComplianceAlert, DriftMonitor, DriftResult, MonitoringBatch, Severity
+from monitoring.services.alerts import (
+    alert_signature_verify,
+    compliance_alert_acknowledge,
+    compliance_alert_dismiss,
+    compliance_alert_resolve,
+)
+
+CHART_RESULTS = 200  # the latest results drawn
+
+
+def _utc(value: dt.datetime | None) -> str:
+    return "—" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _pre(data: Any):
+    return format_html('<pre style="white-space: pre-wrap; word-break: break-all; margin: 0">{}</pre>',
+                       json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def drift_chart_png(monitor: DriftMonitor) -> bytes:
+    """One panel per watched feature: its statistic per check over time, its threshold, drifted checks in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    results = list(monitor.results.order_by("-checked_at", "-id")[:CHART_RESULTS])[::-1]
+    names = monitor.feature_names
+    figure = Figure(figsize=(8, max(2.0, 1.9 * len(names))), dpi=100, layout="constrained")
+    axes = figure.subplots(len(names), 1, squeeze=False)[:, 0]
+    for ax, name in zip(axes, names, strict=True):
+        points = []
+        for result in results:
+            row = next((f for f in result.features if f.get("feature") == name), None)
+            if row and row.get("statistic") is not None:
+                points.append((result.checked_at, row["statistic"], row.get("threshold"), row.get("drifted"),
+                               row.get("test")))
+        ax.set_title(f"{name}" + (f" ({points[-1][4]})" if points else " (no result yet)"), fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+        if not points:
+            continue
+        times = [p[0] for p in points]
+        ax.plot(times, [p[1] for p in points], color="#1f4e79", marker="o", markersize=3, linewidth=1)
+        drifted = [p for p in points if p[3]]
+        if drifted:
+            ax.scatter([p[0] for p in drifted], [p[1] for p in drifted], color="#c0392b", zorder=3, s=18,
+                       label="drifted")
+        thresholds = [p[2] for p in points if p[2] is not None]
+        if thresholds:
+            ax.axhline(thresholds[-1], color="#888888", linestyle="--", linewidth=1, label="threshold")
+        if points[-1][4] in ("ks", "chisquare"):
+            ax.set_ylabel("p-value", fontsize=7)
+        else:
+            ax.set_ylabel("distance", fontsize=7)
+        ax.legend(fontsize=7, loc="upper left")
+    figure.suptitle(f"Drift of {monitor.model_version} @ {monitor.environment}", fontsize=10)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+@admin.register(DriftMonitor)
+class DriftMonitorAdmin(ReadOnlyAdmin):
+    list_display = ["id", "model_version", "environment", "feature_count", "breach_severity", "retrain_on_critical",
+                    "is_active", "last_checked_utc", "active_alerts"]
+    list_filter = ["environment", "breach_severity", "is_active"]
+    search_fields = ["model_version__model__name", "environment"]
+    fields = ["model_version", "environment", "reference", "features_display", "drift_share", "interval_minutes",
+              "breach_severity", "retrain_on_critical", "label_column", "prediction_column", "metric_tolerance",
+              "fairness_tolerance", "is_active", "last_checked_utc", "created_by", "chart", "alerts_display",
+              "results_display"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return selectors.drift_monitor_list(user=request.user)
+
+    def get_urls(self):
+        return [path("<int:pk>/drift.png", self.admin_site.admin_view(self.chart_view),
+                     name="monitoring_driftmonitor_chart"), *super().get_urls()]
+
+    @admin.display(description="features")
+    def feature_count(self, obj: DriftMonitor) -> int:
+        return len(obj.features)
+
+    @admin.display(description="last checked")
+    def last_checked_utc(self, obj: DriftMonitor) -> str:
+        return _utc(obj.last_checked_at)
+
+    @admin.display(description="active alerts")
+    def active_alerts(self, obj: DriftMonitor) -> int:
+        return obj.alerts.filter(status__in=ComplianceAlert.ACTIVE).count()
+
+    @admin.display(description="features watched (test, threshold; empty = default)")
+    def features_display(self, obj: DriftMonitor):
+        return format_html_join("", "<div>{} <small>({}, {}, {})</small></div>",
+                                ((f["name"], f["kind"], f.get("test") or "default",
+                                  f.get("threshold") if f.get("threshold") is not None else "default")
+                                 for f in obj.features))
+
+    @admin.display(description="drift over time")
+    def chart(self, obj: DriftMonitor):
+        url = reverse("admin:monitoring_driftmonitor_chart", args=[obj.pk])
+        return format_html('<img src="{}" alt="drift of each feature over time" style="max-width: 100%">', url)
+
+    @admin.display(description="active alerts of the model")
+    def alerts_display(self, obj: DriftMonitor):
+        alerts = ComplianceAlert.objects.filter(model_id=obj.model_version.model_id,
+                                                status__in=ComplianceAlert.ACTIVE).order_by("-last_seen_at")
+        if not alerts:
+            return "None."
+        return format_html_join("", '<div><a href="{}">#{} {}</a> <b>{}</b> ×{}</div>', (
+            (reverse("admin:monitoring_compliancealert_change", args=[a.pk]), a.pk, a.title, a.severity,
+             a.repeat_count) for a in alerts))
+
+    @admin.display(description="latest results")
+    def results_display(self, obj: DriftMonitor):
+        results = obj.results.select_related("batch").order_by("-checked_at", "-id")[:10]
+        return format_html_join("", "<div>{} — batch #{} ({} rows): {} {}</div>", (
+            (_utc(r.checked_at), r.batch_id, r.batch.row_count,
+             "DRIFT" if r.dataset_drift else "no drift", ", ".join(r.drifted_features)) for r in results))
+
+    def chart_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        monitor = self.get_queryset(request).filter(pk=pk).first()
+        if monitor is None or not self.has_view_permission(request, monitor):
+            raise Http404("No such monitor.")
+        response = HttpResponse(drift_chart_png(monitor), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+
+
+class AlertActionForm(forms.Form):
+    action = forms.ChoiceField(choices=[("acknowledge", "acknowledge"), ("resolve", "resolve"),
+                                        ("dismiss", "dismiss")])
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="Recorded with the step and in the audit log.")
+    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+                               required=False, label="your password",
+                               help_text="Resolving or dismissing a critical alert is an electronic signature "
+                                         "(21 CFR 11.200): a compliance officer re-authenticates.")
+
+
+class AlertStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "active (open or acknowledged)"), *ComplianceAlert.Status.choices]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "active":
+            return queryset.filter(status__in=ComplianceAlert.ACTIVE)
+        if value in ComplianceAlert.Status.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
+@admin.register(ComplianceAlert)
+class ComplianceAlertAdmin(ReadOnlyAdmin):
+    list_display = ["id", "severity_badge", "status", "kind", "model", "title", "repeat_count", "assigned_team",
+                    "last_seen_utc"]
+    list_filter = [AlertStatusFilter, "severity", "kind"]
+    search_fields = ["title", "model__name"]
+    fields = ["model", "model_version", "monitor", "kind", "severity", "status", "title", "repeat_count",
+              "first_seen_utc", "last_seen_utc", "assigned_team", "retraining_request", "acknowledged_by",
+              "acknowledge_reason", "closed_by", "close_reason", "signatures_display", "evidence_display",
+              "act_link"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return selectors.compliance_alert_list(user=request.user)
+
+    def get_urls(self):
+        return [
+            path("inbox/", self.admin_site.admin_view(self.inbox_view), name="monitoring_compliancealert_inbox"),
+            path("<int:pk>/act/", self.admin_site.admin_view(self.act_view), name="monitoring_compliancealert_act"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, obj: ComplianceAlert):
+        colour = {"critical": "#c0392b", "warning": "#d68910", "info": "#5d6d7e"}[obj.severity]
+        return format_html('<b style="color: {}">{}</b>', colour, obj.severity)
+
+    @admin.display(description="first breach")
+    def first_seen_utc(self, obj: ComplianceAlert) -> str:
+        return _utc(obj.first_seen_at)
+
+    @admin.display(description="last breach", ordering="last_seen_at")
+    def last_seen_utc(self, obj: ComplianceAlert) -> str:
+        return _utc(obj.last_seen_at)
+
+    @admin.display(description="evidence")
+    def evidence_display(self, obj: ComplianceAlert):
+        return _pre(obj.evidence)
+
+    @admin.display(description="signatures (21 CFR 11.50)")
+    def signatures_display(self, obj: ComplianceAlert):
+        signatures = obj.signatures.all()
+        if not signatures:
+            return "None."
+        return format_html_join("", "<div><b>{}</b> ({}) — {} — “{}” — {} — sha256 {} — {}</div>", (
+            (s.printed_name, s.role, s.meaning, s.reason, _utc(s.signed_at), s.record_sha256[:16] + "…",
+             "verifies" if alert_signature_verify(s) else "DOES NOT VERIFY") for s in signatures))
+
+    @admin.display(description="act")
+    def act_link(self, obj: ComplianceAlert):
+        if not obj.is_active:
+            return "Closed."
+        return format_html('<a class="button" href="{}">Acknowledge, resolve or dismiss…</a>',
+                           reverse("admin:monitoring_compliancealert_act", args=[obj.pk]))
+
+    def inbox_view(self, request: HttpRequest) -> HttpResponse:
+        """Active alerts, critical first, then by last breach: what a compliance officer handles next."""
+        rank = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+        alerts = sorted(self.get_queryset(request).filter(status__in=ComplianceAlert.ACTIVE),
+                        key=lambda a: (rank[a.severity], -a.last_seen_at.timestamp()))
+        rows = [{"alert": a, "last_seen": _utc(a.last_seen_at),
+                 "url": reverse("admin:monitoring_compliancealert_act", args=[a.pk]),
+                 "needs_signature": a.severity == Severity.CRITICAL} for a in alerts]
+        return TemplateResponse(request, "admin/monitoring/compliancealert/inbox.html", {
+            **self.admin_site.each_context(request), "title": "Alerts inbox", "rows": rows, "opts": self.model._meta,
+            "can_sign": can_sign_alert(request.user)})
+
+    def act_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        alert = self.get_queryset(request).filter(pk=pk).first()
+        if alert is None:
+            raise Http404("No such alert.")
+        form = AlertActionForm(request.POST or None)
+        refusal = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["action"] == "acknowledge":
+                    compliance_alert_acknowledge(actor=request.user, alert=alert, reason=data["reason"])
+                else:
+                    service = compliance_alert_resolve if data["action"] == "resolve" else compliance_alert_dismiss
+                    service(actor=request.user, alert=alert, reason=data["reason"],
+                            password=data["password"] or None)
+            except ApplicationError as exc:
+                refusal = exc
+            else:
+                messages.success(request, f"Alert #{alert.pk}: {data['action']} recorded.")
+                return HttpResponseRedirect(reverse("admin:monitoring_compliancealert_change", args=[alert.pk]))
+        return TemplateResponse(request, "admin/monitoring/compliancealert/act.html", {
+            **self.admin_site.each_context(request), "title": f"Alert #{alert.pk}", "alert": alert, "form": form,
+            "refusal": refusal, "opts": self.model._meta, "may_handle": can_handle_alert(request.user, alert),
+            "may_sign": can_sign_alert(request.user), "critical": alert.severity == Severity.CRITICAL,
+            "evidence_json": json.dumps(alert.evidence, indent=2, sort_keys=True, default=str),
+            "printed_name": request.user.get_full_name().strip() or request.user.get_username()})
+
+
+@admin.register(MonitoringBatch)
+class MonitoringBatchAdmin(ReadOnlyAdmin):
+    list_display = ["id", "monitor", "format", "row_count", "short_sha", "has_labels", "findings", "received_at"]
+    list_filter = ["format", "source", "has_labels"]
+    search_fields = ["sha256"]
+
+    def get_queryset(self, request):
+        return selectors.monitoring_batch_list(user=request.user)
+
+    @admin.display(description="sha256")
+    def short_sha(self, obj: MonitoringBatch) -> str:
+        return obj.sha256[:16] + "…"
+
+    @admin.display(description="data-quality findings")
+    def findings(self, obj: MonitoringBatch) -> str:
+        return ", ".join(f"{f['code']} {f['column']}" for f in obj.quality_findings) or "—"
+
+
+@admin.register(DriftResult)
+class DriftResultAdmin(ReadOnlyAdmin):
+    list_display = ["id", "monitor", "batch", "dataset_drift", "drift_share", "drifted", "severity", "checked_at"]
+    list_filter = ["dataset_drift", "severity"]
+
+    def get_queryset(self, request):
+        return selectors.drift_result_list(user=request.user)
+
+    @admin.display(description="drifted features")
+    def drifted(self, obj: DriftResult) -> str:
+        return ", ".join(obj.drifted_features) or "—"
