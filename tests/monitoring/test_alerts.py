@@ -166,3 +166,27 @@ def test_a_monitor_that_does_not_ask_opens_no_retraining(db):
     assert alert.severity == "critical"
     assert alert.retraining_request is None
     assert not ApprovalRequest.objects.exists()
+
+
+def test_raising_and_closing_alerts_emails_the_team_and_the_compliance_officers(db, settings, mailoutbox,
+                                                                                django_capture_on_commit_callbacks,
+                                                                                celery_eager):
+    # given: people with addresses
+    shop = Shop(retrain_on_critical=False)
+    w = shop.world
+    for user, address in ((w.engineer, "eng@example.com"), (w.compliance, "comp@example.com"),
+                          (w.auditor, "aud@example.com")):
+        user.email = address
+        user.save(update_fields=["email"])
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = drifted(shop)
+    with django_capture_on_commit_callbacks(execute=True):
+        compliance_alert_resolve(actor=w.compliance, alert=alert, reason="ok", password=PASSWORD)
+    # then
+    raised = [m for m in mailoutbox if m.extra_headers["X-Attest-Event"] == "alert.raised"]
+    resolved = [m for m in mailoutbox if m.extra_headers["X-Attest-Event"] == "alert.resolved"]
+    assert sorted(m.to[0] for m in raised) == ["comp@example.com", "eng@example.com"]
+    assert sorted(m.to[0] for m in resolved) == ["comp@example.com", "eng@example.com"]
+    assert raised[0].subject.startswith(f"[Attest] CRITICAL alert #{alert.pk} raised: {w.model.name} v")
+    assert f"/admin/monitoring/compliancealert/{alert.pk}/change/" in raised[0].body
