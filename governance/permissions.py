@@ -32,12 +32,15 @@ class Action:
 ALL_ACTIONS = frozenset(value for key, value in vars(Action).items() if key.isupper())
 _READS = {Action.REGISTRY_READ, Action.APPROVAL_READ, Action.POLICY_READ, Action.DEPLOYMENT_READ,
           Action.AUDIT_READ}
+# The audit log is one for the whole service (every team's events), so only the governance
+# roles read it (governance.api.audit_views.AuditReaderPermission, the admin's seed).
+_TEAM_READS = _READS - {Action.AUDIT_READ}
 
 # role -> the actions it may take. Reads are scoped further by selectors (team membership).
 PERMISSIONS: dict[str, frozenset[str]] = {
-    Role.DATA_SCIENTIST: frozenset(_READS | {Action.REGISTRY_WRITE, Action.APPROVAL_REQUEST,
+    Role.DATA_SCIENTIST: frozenset(_TEAM_READS | {Action.REGISTRY_WRITE, Action.APPROVAL_REQUEST,
                                              Action.APPROVAL_WITHDRAW, Action.GATE_EVALUATE}),
-    Role.ML_ENGINEER: frozenset(_READS | {Action.REGISTRY_WRITE, Action.APPROVAL_REQUEST, Action.APPROVAL_WITHDRAW,
+    Role.ML_ENGINEER: frozenset(_TEAM_READS | {Action.REGISTRY_WRITE, Action.APPROVAL_REQUEST, Action.APPROVAL_WITHDRAW,
                                           Action.APPROVAL_SIGN, Action.GATE_EVALUATE,
                                           Action.DEPLOYMENT_RECORD}),
     Role.MODEL_VALIDATOR: frozenset(_READS | {Action.APPROVAL_SIGN, Action.GATE_EVALUATE}),

@@ -251,6 +251,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "mlops_site.common.api.schema_hooks.error_responses_postprocess"],
 }
 
 # --- security (production) ----------------------------------------------------------------

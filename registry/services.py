@@ -16,6 +16,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from governance.audit import AuditAction, audit_event_record
+from governance.permissions import Action, user_can
 from registry import errors, hooks, selectors, storage
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Team
 from registry.sniff import NOTE_REFERENCE, artifact_sniff, dataset_sniff
@@ -29,6 +30,7 @@ ARTIFACT_MISSING = "Give an artifact file, or an https artifact URI with its sha
 URI_NEEDS_SHA256 = "An artifact registered by reference needs its sha256."
 INVALID_URI = "An artifact URI is an https URL without credentials that does not point at a private address."
 INVALID_NAME = "A name is 1 to {max} printable characters."
+REGISTRY_WRITE_FORBIDDEN = "{user} holds no role that registers or archives datasets and models."
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -42,11 +44,15 @@ def _is_admin(actor: Any) -> bool:
 
 
 def _member_required(*, actor: Any, team: Team) -> None:
-    """Writes need membership of the owning team (superusers and the system are exempt)."""
+    """Writes need a role that may write the registry (governance.permissions: registry.write) and
+    membership of the owning team (superusers and the system are exempt)."""
     if _is_admin(actor):
         return
     if not selectors.user_is_team_member(user=actor, team=team):
         raise errors.not_team_member(team=team)
+    if not user_can(actor, Action.REGISTRY_WRITE):
+        raise errors.PermissionDeniedError(REGISTRY_WRITE_FORBIDDEN.format(user=actor.get_username()),
+                                           code="permission_denied")
 
 
 def _name_clean(name: Any, *, max_length: int, field: str = "name") -> str:

@@ -343,7 +343,7 @@ def test_concurrent_registrations_get_distinct_consecutive_versions(make_user):
     # given: four writers registering versions of the same model at once (with real commits; an
     # earlier transactional test's flush may have removed the chain head its migration created)
     AuditChainHead.objects.get_or_create(pk=1)
-    alice = make_user("alice")
+    alice = make_user("alice", roles=["ml_engineer"])
     team = services.team_member_add(actor=None, team=services.team_create(actor=None, name="t"), user=alice)
     model = services.model_register(actor=alice, name="m", team=team, risk_tier="minimal")
     errors: list[BaseException] = []

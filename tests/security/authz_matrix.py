@@ -1,0 +1,132 @@
+"""The authorization policy table: one row per API operation (method, path as the schema spells it).
+
+A row names the action of `governance.permissions` the operation needs; the expected outcome
+for each caller is computed from that permission matrix (`PERMISSIONS`, `FORBIDDEN`, docs/roles.md),
+never written out by hand:
+
+- anonymous: 401;
+- a role the matrix does not grant the action: refused (403, or 404 for an object it may not
+  read; a list answers 200 with nothing in it) with an error body and nothing else;
+- a granted role on another team's object (`team_scoped` rows), unless the role reads every team
+  (governance roles, administrators): 404/403 with no data;
+- otherwise: 2xx, or one of the row's `ok_codes` (a workflow refusal that comes after
+  authorization, e.g. `separation_of_duties` for the model's author).
+
+`target` names the object kind the row is about: its id fills the path (`{id}`), and a list row
+checks that the foreign object's id is absent for team-scoped callers and present for the rest.
+`body`, `query` and `path` build the request from a `Side` (own or foreign objects).
+`tests/security/test_authz_matrix.py` fails when an operation of the URL conf or the schema has
+no row here, and when a row names an operation that does not exist.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from governance.permissions import Action
+from tests.governance.workflow_factories import PASSWORD
+from tests.security.world import Side, sha
+
+
+@dataclass(frozen=True)
+class Row:
+    action: str
+    target: str | None = None  # attribute of Side whose id fills {id} / is checked in a list
+    team_scoped: bool = True  # another team's object is hidden from team-scoped callers
+    kind: str = "object"  # "object" (one target), "list", "create" (body names the side's objects), "global"
+    path: Callable[[Side, Any], dict] | None = None  # extra path parameters: f(side, world)
+    query: Callable[[Side, Any], dict] | None = None
+    body: Callable[[Side, Any], dict] | None = None
+    multipart: bool = False
+    ok_codes: frozenset[str] = frozenset()
+    permitted: frozenset[str] | None = None  # a per-object rule narrower than the action (withdraw)
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _reason(side: Side, world: Any) -> dict:
+    return {"reason": "security matrix"}
+
+
+def _csv(side: Side, world: Any) -> dict:
+    return {"dataset": side.dataset.name,
+            "file": SimpleUploadedFile("d.csv", b"age,approved\n30,1\n41,0\n", content_type="text/csv")}
+
+
+def _model_version_by_reference(side: Side, world: Any) -> dict:
+    digest = sha(f"{side.name}-matrix-v2")
+    return {"model": side.model.name, "artifact_uri": f"https://models.example.com/{digest}.skops",
+            "artifact_sha256": digest}
+
+
+def _gate(side: Side, world: Any) -> dict:
+    return {"model": side.model.name, "version": side.model_version.version, "environment": "dev",
+            "artifact_sha256": side.model_version.artifact_sha256}
+
+
+def _deployment(side: Side, world: Any) -> dict:
+    return {"model": side.model.name, "version": side.model_version.version, "environment": "dev",
+            "decision_id": str(side.decision.decision_id)}
+
+
+REGISTRY_READ, REGISTRY_WRITE = Action.REGISTRY_READ, Action.REGISTRY_WRITE
+# Signing refusals that come after authorization: the policy does not need this role, or the
+# signer wrote the model (separation of duties).
+SIGN_WORKFLOW = frozenset({"signer_role_missing", "separation_of_duties"})
+
+ROWS: dict[tuple[str, str], Row] = {
+    # --- registry ---------------------------------------------------------------------------
+    ("GET", "/api/v1/datasets/"): Row(REGISTRY_READ, "dataset", kind="list"),
+    ("POST", "/api/v1/datasets/"): Row(REGISTRY_WRITE, kind="create",
+                                       body=lambda s, w: {"name": "matrix-dataset", "team": s.team.name}),
+    ("GET", "/api/v1/datasets/{id}/"): Row(REGISTRY_READ, "dataset"),
+    ("POST", "/api/v1/datasets/{id}/archive/"): Row(REGISTRY_WRITE, "dataset", body=_reason),
+    ("GET", "/api/v1/dataset-versions/"): Row(REGISTRY_READ, "dataset_version", kind="list"),
+    ("POST", "/api/v1/dataset-versions/"): Row(REGISTRY_WRITE, kind="create", body=_csv, multipart=True),
+    ("GET", "/api/v1/dataset-versions/{id}/"): Row(REGISTRY_READ, "dataset_version"),
+    ("POST", "/api/v1/dataset-versions/{id}/archive/"): Row(REGISTRY_WRITE, "dataset_version", body=_reason),
+    ("GET", "/api/v1/models/"): Row(REGISTRY_READ, "model", kind="list"),
+    ("POST", "/api/v1/models/"): Row(REGISTRY_WRITE, kind="create", body=lambda s, w: {
+        "name": "matrix-model", "team": s.team.name, "risk_tier": "minimal"}),
+    ("GET", "/api/v1/models/{id}/"): Row(REGISTRY_READ, "model"),
+    ("POST", "/api/v1/models/{id}/archive/"): Row(REGISTRY_WRITE, "model", body=_reason),
+    ("GET", "/api/v1/model-versions/"): Row(REGISTRY_READ, "model_version", kind="list"),
+    ("POST", "/api/v1/model-versions/"): Row(REGISTRY_WRITE, kind="create", body=_model_version_by_reference),
+    ("GET", "/api/v1/model-versions/{id}/"): Row(REGISTRY_READ, "model_version"),
+    ("POST", "/api/v1/model-versions/{id}/archive/"): Row(REGISTRY_WRITE, "model_version", body=_reason),
+    ("GET", "/api/v1/lineage/"): Row(REGISTRY_READ, "model_version", kind="create",
+                                     query=lambda s, w: {"node": f"model_version:{s.model_version.pk}"}),
+    # --- approvals and policies --------------------------------------------------------------
+    ("GET", "/api/v1/approval-requests/"): Row(Action.APPROVAL_READ, "approval_request", kind="list"),
+    ("POST", "/api/v1/approval-requests/"): Row(Action.APPROVAL_REQUEST, kind="create", body=lambda s, w: {
+        "kind": "deployment", "model_version": s.model_version.pk, "environment": "production"}),
+    ("GET", "/api/v1/approval-requests/{id}/"): Row(Action.APPROVAL_READ, "approval_request"),
+    ("POST", "/api/v1/approval-requests/{id}/sign/"): Row(
+        Action.APPROVAL_SIGN, "approval_request", ok_codes=SIGN_WORKFLOW,
+        body=lambda s, w: {"password": PASSWORD, "meaning": "approve", "reason": "security matrix"}),
+    ("POST", "/api/v1/approval-requests/{id}/withdraw/"): Row(
+        Action.APPROVAL_WITHDRAW, "approval_request", body=_reason,
+        # Its requester (the own side's data scientist) or a compliance officer (or an administrator).
+        permitted=frozenset({"data_scientist", "compliance_officer", "admin"}),
+        note="own requests only, except compliance officers"),
+    ("GET", "/api/v1/policies/"): Row(Action.POLICY_READ, kind="global"),
+    ("POST", "/api/v1/policies/"): Row(Action.POLICY_UPDATE, kind="global", body=lambda s, w: {
+        "risk_tier": "minimal", "reason": "security matrix", "max_approval_age_days": 29}),
+    # --- gate and deployments ------------------------------------------------------------------
+    ("POST", "/api/v1/gate/"): Row(Action.GATE_EVALUATE, kind="create", body=_gate),
+    ("GET", "/api/v1/deployments/"): Row(Action.DEPLOYMENT_READ, kind="global"),
+    ("POST", "/api/v1/deployments/"): Row(Action.DEPLOYMENT_RECORD, kind="create", body=_deployment),
+    # --- audit log (not team-scoped: the log is one for the whole service) -----------------
+    ("GET", "/api/v1/audit/events/"): Row(Action.AUDIT_READ, kind="global"),
+    ("GET", "/api/v1/audit/events/{seq}/proof/"): Row(Action.AUDIT_READ, kind="global",
+                                                      path=lambda s, w: {"seq": 1}),
+    ("GET", "/api/v1/audit/checkpoints/"): Row(Action.AUDIT_READ, kind="global"),
+    ("GET", "/api/v1/audit/checkpoints/{size}/"): Row(Action.AUDIT_READ, kind="global",
+                                                      path=lambda s, w: {"size": w.checkpoints[-1]}),
+    ("GET", "/api/v1/audit/checkpoints/consistency/"): Row(
+        Action.AUDIT_READ, kind="global",
+        query=lambda s, w: {"first": w.checkpoints[0], "second": w.checkpoints[-1]}),
+    ("GET", "/api/v1/audit/verify/"): Row(Action.AUDIT_READ, kind="global"),
+}
