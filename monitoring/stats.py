@@ -183,9 +183,26 @@ def _distinct_small(values: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarra
     return head, np.bincount(idx, minlength=len(head)).astype(np.int64)
 
 
-def _quantile_edges(values: np.ndarray, bins: int = QUANTILE_BINS) -> np.ndarray:
-    """Interior edges: np.quantile (linear) at 1/bins, ..., (bins-1)/bins, duplicates dropped."""
-    return np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+def _quantile_edges(values: np.ndarray, bins: int = QUANTILE_BINS, is_sorted: bool = False) -> np.ndarray:
+    """Interior edges: np.quantile (method 'linear') at 1/bins, ..., (bins-1)/bins, duplicates dropped."""
+    qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]
+    return np.unique(sorted_quantiles(values, qs) if is_sorted else np.quantile(values, qs))
+
+
+def sorted_quantiles(ordered: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """np.quantile(ordered, qs) of an already sorted array by indexing, without numpy's partition:
+    the same virtual index (n-1)q, floor, gamma and lerp as numpy's 'linear' method."""
+    n = len(ordered)
+    virtual = (n - 1) * np.asarray(qs, dtype=np.float64)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    lo = np.clip(previous.astype(np.intp), 0, n - 1)
+    hi = np.clip(previous.astype(np.intp) + 1, 0, n - 1)
+    a, b = ordered[lo], ordered[hi]
+    diff = b - a
+    out = a + diff * gamma
+    np.subtract(b, diff * (1 - gamma), out=out, where=gamma >= 0.5)
+    return out
 
 
 def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
@@ -201,15 +218,24 @@ def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
     if n == 0:
         return profile
     profile.std = float(np.std(values))
-    profile.min, profile.max = float(values.min()), float(values.max())
-    small = _distinct_small(values, DISCRETE_MAX_VALUES)
-    if small is not None:
-        profile.values, profile.value_counts = small
-        profile.n_unique = len(small[0])
+    # KS and Wasserstein (and the default, which is one of them for most columns) need the sorted
+    # reference: sort now and read everything else off it; PSI / JS / chi-square never sort it.
+    eager = spec.test in (None, "ks", "wasserstein")
+    if eager:
+        ordered = profile.sorted_values
+        profile.min, profile.max = float(ordered[0]), float(ordered[-1])
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        profile.n_unique = min(len(starts), DISCRETE_MAX_VALUES + 1)
+        if len(starts) <= DISCRETE_MAX_VALUES:
+            profile.values, profile.value_counts = ordered[starts], np.diff(np.append(starts, n))
     else:
-        profile.n_unique = DISCRETE_MAX_VALUES + 1
-    profile.edges = _quantile_edges(values)
-    profile.bin_counts = _bin_counts(values, profile.edges, is_sorted=False)
+        profile.min, profile.max = float(values.min()), float(values.max())
+        small = _distinct_small(values, DISCRETE_MAX_VALUES)
+        if small is not None:
+            profile.values, profile.value_counts = small
+        profile.n_unique = DISCRETE_MAX_VALUES + 1 if small is None else len(small[0])
+    profile.edges = _quantile_edges(profile.data, is_sorted=eager)
+    profile.bin_counts = _bin_counts(profile.data, profile.edges, is_sorted=eager)
     return profile
 
 
@@ -308,11 +334,13 @@ def ks_from_merged(merged: np.ndarray, cum_ref: np.ndarray, cum_cur: np.ndarray,
     ends = np.empty(len(merged), dtype=bool)
     np.not_equal(merged[1:], merged[:-1], out=ends[:-1])
     ends[-1] = True
-    diffs = cum_ref[ends] / n1 - cum_cur[ends] / n2
+    if ends.all():  # no ties: every position is a run end
+        diffs, end_values = cum_ref / n1 - cum_cur / n2, merged
+    else:
+        diffs, end_values = cum_ref[ends] / n1 - cum_cur[ends] / n2, merged[ends]
     arg_min, arg_max = int(np.argmin(diffs)), int(np.argmax(diffs))
     min_s = float(np.clip(-diffs[arg_min], 0, 1))
     max_s = float(diffs[arg_max])
-    end_values = merged[ends]
     if min_s > max_s:
         d, location = min_s, float(end_values[arg_min])
     else:

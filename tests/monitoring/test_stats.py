@@ -26,6 +26,7 @@ from monitoring.stats import (
     default_test,
     feature_drift,
     reference_profile,
+    sorted_quantiles,
 )
 
 TOL = 1e-9
@@ -386,3 +387,26 @@ def test_profile_is_reused_pickles_and_summarises_as_json():
     summary = json.loads(json.dumps(profile.summary()))
     assert summary["features"][1]["categories"].keys() == {"a", "b"}
     assert len(summary["features"][0]["edges"]) == 9
+
+
+def test_sorted_quantiles_are_numpys_bit_for_bit():
+    rng = np.random.default_rng(12)
+    qs = np.linspace(0, 1, 11)[1:-1]
+    for n in (1, 2, 3, 7, 10, 11, 99, 100, 101, 12345):
+        for values in (rng.normal(size=n), rng.integers(0, 5, n).astype(float)):
+            ordered = np.sort(values)
+            assert np.array_equal(sorted_quantiles(ordered, qs), np.quantile(values, qs))
+
+
+@pytest.mark.parametrize("make", [lambda rng: rng.normal(size=30000), lambda rng: rng.integers(0, 7, 30000) * 1.5])
+def test_the_profile_is_the_same_whether_the_reference_is_sorted_up_front_or_not(make):
+    # given a spec that sorts at once (ks) and one that never needs to (psi)
+    values = make(np.random.default_rng(13))
+    frame = pd.DataFrame({"x": values})
+    eager = reference_profile(frame, [FeatureSpec("x", "numeric", "ks")]).features["x"]
+    lazy = reference_profile(frame, [FeatureSpec("x", "numeric", "psi")]).features["x"]
+    # then the same edges, counts, distinct values, and summary
+    assert eager.is_sorted and not lazy.is_sorted
+    assert eager.summary() == lazy.summary()
+    assert np.array_equal(lazy.sorted_values, eager.sorted_values)
+    assert np.array_equal(frame["x"].to_numpy(), values)  # the caller's frame is never sorted in place
