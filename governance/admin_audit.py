@@ -7,12 +7,12 @@ admin (STYLE.md §12). Imported from governance/admin.py.
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from governance.audit import audit_event_canonical
 from governance.audit_selectors import audit_event_inclusion_proof
-from governance.canonical import canonical_json
-from governance.checkpoints import checkpoint_signature_valid
+from governance.canonical import GENESIS_HASH, canonical_json, event_hash
+from governance.checkpoints import checkpoint_signature_valid, inclusion_proof_valid
 from governance.models import AuditCheckpoint, AuditEvent
 from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
@@ -33,7 +33,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # a COUNT(*) over millions of events per page view is not worth it
     fields = readonly_fields = (
         "seq", "timestamp", "actor_display", "action", "object_type", "object_id", "object_repr",
-        "correlation_id", "payload_display", "canonical_display", "prev_hash", "hash", "proof_display",
+        "correlation_id", "payload_display", "canonical_display", "prev_hash", "hash", "event_check_display",
+        "proof_display",
     )
 
     @admin.display(description="actor")
@@ -56,6 +57,26 @@ class AuditEventAdmin(ReadOnlyAdmin):
     @admin.display(description="canonical JSON (hashed after the previous hash)")
     def canonical_display(self, obj: AuditEvent):
         return _pre(canonical_json(audit_event_canonical(obj)))
+
+    @admin.display(description="this event checks")
+    def event_check_display(self, obj: AuditEvent):
+        """Recomputed now from the stored bytes: the event's hash, its link to the previous event, its proof."""
+        recomputed = event_hash(obj.prev_hash, audit_event_canonical(obj))
+        previous = AuditEvent.objects.filter(seq=obj.seq - 1).values_list("hash", flat=True).first()
+        linked = obj.prev_hash == (previous if obj.seq > 1 else GENESIS_HASH)
+        try:
+            proof = audit_event_inclusion_proof(seq=obj.seq)
+        except ApplicationError as exc:
+            proof_text = f"no proof: {exc.message}"
+        else:
+            proof_text = (f"valid against the signed checkpoint of size {proof['tree_size']}"
+                          if inclusion_proof_valid(proof) else "INVALID")
+        rows = (("hash recomputes from the canonical JSON", "yes" if recomputed == obj.hash else "NO"),
+                (f"previous hash is the hash of event seq {obj.seq - 1}" if obj.seq > 1
+                 else "previous hash is the genesis hash", "yes" if linked else "NO"),
+                ("inclusion proof", proof_text))
+        return format_html("<table>{}</table>", format_html_join(
+            "", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows))
 
     @admin.display(description="inclusion proof (latest checkpoint)")
     def proof_display(self, obj: AuditEvent):

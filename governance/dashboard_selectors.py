@@ -170,7 +170,7 @@ _monitoring: dict[str, Callable[..., Any]] = {}
 
 
 def monitoring_readers_set(*, alert_list: Callable[..., Any] | None, monitor_list: Callable[..., Any] | None,
-                           admin_url: Callable[[Any], str] | None = None) -> None:
+                           admin_url: Callable[..., str] | None = None) -> None:
     """Install (or, with None, remove) monitoring's scoped readers."""
     _monitoring.clear()
     if alert_list is not None and monitor_list is not None:
@@ -184,9 +184,9 @@ def _alert_list(user: Any):
     return reader(user=user) if reader is not None else None
 
 
-def _admin_url(obj: Any) -> str:
+def _admin_url(obj: Any, **kwargs: Any) -> str:
     resolver = _monitoring.get("admin_url")
-    return resolver(obj) if resolver is not None else ""
+    return resolver(obj, **kwargs) if resolver is not None else ""
 
 
 def alerts_open_by_severity(*, user: Any) -> dict[str, Any] | None:
@@ -213,7 +213,8 @@ def drift_status(*, user: Any, version: ModelVersion) -> dict[str, Any] | None:
     monitors = []
     for monitor in monitor_reader(user=user).filter(model_version=version).order_by("environment", "id"):
         result = monitor.results.order_by("-checked_at", "-id").first()
-        monitors.append({"monitor": monitor, "result": result, "url": _admin_url(monitor)})
+        monitors.append({"monitor": monitor, "result": result, "url": _admin_url(monitor),
+                         "chart_url": _admin_url(monitor, chart=True) if result is not None else ""})
     alerts = list(_alert_list(user).filter(model_id=version.model_id, status__in=OPEN_ALERT_STATUSES)
                   .order_by("-last_seen_at", "-id")[:10])
     for alert in alerts:

@@ -12,11 +12,13 @@ from django.urls import NoReverseMatch, reverse
 _MONITORING_ADMIN = {"ComplianceAlert": "monitoring_compliancealert", "DriftMonitor": "monitoring_driftmonitor"}
 
 
-def monitoring_admin_url(obj) -> str:
-    """The admin page of an alert or monitor (None: the alerts list); "" while monitoring has no admin."""
+def monitoring_admin_url(obj, *, chart: bool = False) -> str:
+    """The admin page of an alert or monitor (None: the alerts list), or a monitor's drift chart; "" if none."""
     try:
         if obj is None:
             return reverse("admin:monitoring_compliancealert_changelist")
+        if chart:
+            return reverse("admin:monitoring_driftmonitor_chart", args=[obj.pk])
         return reverse(f"admin:{_MONITORING_ADMIN[type(obj).__name__]}_change", args=[obj.pk])
     except (NoReverseMatch, KeyError):
         return ""
@@ -33,9 +35,7 @@ class AttestAdminConfig(AdminConfig):
 
         if not apps.is_installed("monitoring"):
             return
-        try:
-            from monitoring.selectors import compliance_alert_list, drift_monitor_list
-        except ImportError:  # monitoring without its selectors yet: the dashboard says so
-            return
+        from monitoring.selectors import compliance_alert_list, drift_monitor_list
+
         monitoring_readers_set(alert_list=compliance_alert_list, monitor_list=drift_monitor_list,
                                admin_url=monitoring_admin_url)
