@@ -78,6 +78,7 @@ no interval.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -248,6 +249,11 @@ def fairness_compute(*, y_true, y_pred, sensitive: pd.DataFrame, y_score=None, t
 
 def library_versions() -> dict[str, str | None]:
     """Versions of the libraries whose definitions the numbers follow (fairlearn: the reference)."""
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, str | None]:
     versions = {}
     for name in ("fairlearn", "numpy", "pandas", "scikit-learn"):
         try:
