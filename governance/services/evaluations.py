@@ -29,9 +29,8 @@ from django.utils.text import slugify
 from governance.audit import AuditAction, audit_event_record
 from governance.canonical import canonical_bytes, jsonable
 from governance.models import Evaluation, Report, ReportChart
-from governance.permissions import Action, user_can, user_roles
+from governance.permissions import Action, user_can
 from mlops_site.common.errors import ApplicationError, PermissionDeniedError
-from mlops_site.common.roles import Role
 from registry import loader, storage
 from registry.models import DatasetVersion, ModelVersion
 
@@ -237,14 +236,9 @@ def evaluation_plan(*, model_version: ModelVersion, dataset_version: DatasetVers
 
 
 def evaluation_request_allowed(user: Any, model_version: ModelVersion) -> bool:
-    """Who may request an evaluation: whoever may register versions of the model (its team's data
-    scientists, ML engineers and CI), and model validators (independent validation). Never an auditor."""
-    if user_can(user, Action.REGISTRY_WRITE, model_version):
-        return True
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    roles = user_roles(user)
-    return Role.MODEL_VALIDATOR in roles and Role.AUDITOR not in roles
+    """Who may request an evaluation: whoever may register versions of the model (`registry.write` on it:
+    its team's data scientists, ML engineers and CI identities, administrators). Never an auditor."""
+    return user_can(user, Action.REGISTRY_WRITE, model_version)
 
 
 def _option(value: Any, *, name: str, default: int, low: int, high: int) -> int:

@@ -225,9 +225,11 @@ def test_the_auditor_reads_but_cannot_request_and_another_team_sees_nothing(djan
     response = stranger.post(EVALUATIONS, body(credit), format="json")
     assert response.status_code == 404
     assert state() == before
+    validator = client_for(credit.world.validator)
+    assert validator.post(EVALUATIONS, body(credit), format="json").status_code == 403  # reviews, does not produce
     with django_capture_on_commit_callbacks(execute=True):
-        created = client_for(credit.world.validator).post(EVALUATIONS, body(credit, bootstrap=0), format="json")
-    assert created.status_code == 201  # a validator evaluates independently
+        created = client_for(credit.world.scientist).post(EVALUATIONS, body(credit, bootstrap=0), format="json")
+    assert created.status_code == 201
     pk = created.json()["id"]
     assert client_for(other.world.engineer).get(f"{EVALUATIONS}{pk}/").status_code == 404
     assert client_for(other.world.engineer).get(EVALUATIONS).json()["count"] == 0
