@@ -19,6 +19,7 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (
     BaseDocTemplate,
     CondPageBreak,
@@ -117,6 +118,55 @@ def table(rows: list[list[Any]], widths: list[float], *, repeat: int = 1, long: 
     if extra:
         t.setStyle(TableStyle(extra))
     return t
+
+
+def hash_text(value: str, per_line: int = 32) -> str:
+    """A hash as plain lines for the long tables (fast: no paragraph layout)."""
+    value = value or "—"
+    return "\n".join(value[i:i + per_line] for i in range(0, len(value), per_line))
+
+
+CHUNK_ROWS = 40
+_FONT, _FONT_SIZE, _MONO_SIZE = "Helvetica", 7, 5.6
+
+
+def long_table(rows: list[list[Any]], widths: list[float], *, mono: tuple[int, ...] = (),
+               extra_rows: dict[int, list] | None = None) -> list[Table]:
+    """A table of many rows as a list of tables of CHUNK_ROWS rows, each with the header.
+
+    Plain strings stay strings (drawn without paragraph layout, which is what keeps 10,000 rows
+    fast) unless a line is wider than its column, when it becomes a wrapping paragraph: no text
+    is ever cut or drawn past its cell. `mono` columns are Courier (hashes, in lines that fit).
+    """
+    scale = WIDTH / sum(widths)
+    col_widths = [w * scale for w in widths]
+    header = [P(h, CELL_B) for h in rows[0]]
+
+    def cell(value: Any, column: int) -> Any:
+        if not isinstance(value, str):
+            return value
+        font, size = ("Courier", _MONO_SIZE) if column in mono else (_FONT, _FONT_SIZE)
+        room = col_widths[column] - 5
+        if all(stringWidth(line, font, size) <= room for line in value.split("\n")):
+            return value
+        return Paragraph("<br/>".join(escape(line) for line in value.split("\n")), MONO if column in mono else CELL)
+
+    body = [[cell(v, c) for c, v in enumerate(row)] for row in rows[1:]]
+    style = [("FONT", (0, 1), (-1, -1), _FONT, _FONT_SIZE), ("LEADING", (0, 1), (-1, -1), _FONT_SIZE + 1.2)]
+    for column in mono:
+        style += [("FONT", (column, 1), (column, -1), "Courier", _MONO_SIZE),
+                  ("LEADING", (column, 1), (column, -1), _MONO_SIZE + 1.2)]
+    tables = []
+    for start in range(0, max(1, len(body)), CHUNK_ROWS):
+        t = Table([header] + body[start:start + CHUNK_ROWS], colWidths=col_widths, repeatRows=1)
+        t.setStyle(GRID)
+        t.setStyle(TableStyle(style))
+        for offset, commands in (extra_rows or {}).items():
+            if start <= offset < start + CHUNK_ROWS:
+                row = offset - start + 1
+                t.setStyle(TableStyle([(cmd[0], (0, row), (-1, row), *cmd[1:]) for cmd in commands]))
+        tables.append(t)
+    return tables
 
 
 def kv_table(pairs: list[tuple[str, Any]], key_width: float = 0.28) -> Table:
@@ -389,8 +439,7 @@ def _deployments(s: DossierSnapshot, h: _Numbered) -> list:
         rows.append([_when(g.evaluated_at), f"v{g.model_version} → {g.environment}",
                      "allowed" if g.allowed else "denied", ", ".join(g.failed_checks) or "—", g.evaluated_by,
                      str(g.audit_seq or "—")])
-    story.append(table(rows, [18, 16, 9, 35, 14, 8], long=True))
-    return story
+    return story + long_table(rows, [18, 16, 9, 35, 14, 8])
 
 
 def _drift(s: DossierSnapshot, h: _Numbered) -> list:
@@ -409,8 +458,7 @@ def _drift(s: DossierSnapshot, h: _Numbered) -> list:
     rows = [["Checked (UTC)", "Monitor", "Feature", "Test", "Value", "Threshold", "Breach"]] + [
         [_when(p.at), p.monitor, p.feature, p.metric, _num(p.value), _num(p.threshold), "yes" if p.breached else "no"]
         for p in shown]
-    story.append(table(rows, [18, 18, 18, 14, 11, 11, 8], long=True))
-    return story
+    return story + long_table(rows, [18, 18, 18, 14, 11, 11, 8])
 
 
 def _alerts(s: DossierSnapshot, h: _Numbered) -> list:
@@ -420,7 +468,7 @@ def _alerts(s: DossierSnapshot, h: _Numbered) -> list:
     rows = [["#", "Severity", "Status", "Alert", "Opened (UTC)", "Closed (UTC)", "Resolution"]] + [
         [a.id, a.severity, a.status, a.title, _when(a.opened_at), _when(a.resolved_at) if a.resolved_at else "—",
          a.resolution or "—"] for a in s.alerts]
-    return story + [table(rows, [5, 9, 11, 25, 14, 14, 22], long=True)]
+    return story + long_table(rows, [5, 9, 11, 25, 14, 14, 22])
 
 
 def _retraining(s: DossierSnapshot, h: _Numbered) -> list:
@@ -490,14 +538,15 @@ def _audit(s: DossierSnapshot, h: _Numbered) -> list:
            if s.events_after_checkpoint else ""), NOTE))
     if s.audit_summary:
         rows = [["Day", "Action", "Count", "seq range", "First hash", "Last hash"]] + [
-            [r.day, r.action, str(r.count), f"{r.first_seq}–{r.last_seq}", hash_lines(r.first_hash),
-             hash_lines(r.last_hash)] for r in s.audit_summary]
-        story += [Paragraph("Older routine events, summarised", H2), table(rows, [12, 22, 7, 13, 23, 23], long=True)]
+            [r.day, r.action, str(r.count), f"{r.first_seq}–{r.last_seq}", hash_text(r.first_hash),
+             hash_text(r.last_hash)] for r in s.audit_summary]
+        story += [Paragraph("Older routine events, summarised", H2),
+                  *long_table(rows, [12, 22, 7, 13, 23, 23], mono=(4, 5))]
     if s.audit_rows:
         rows = [["seq", "Time (UTC)", "Actor", "Action", "Object", "Event hash"]]
         rows += [[str(r.seq), r.timestamp, r.actor, r.action, r.object_repr or f"{r.object_type} {r.object_id}",
-                  hash_lines(r.hash)] for r in s.audit_rows]
-        story += [Paragraph("Events", H2), table(rows, [7, 15, 11, 21, 23, 23], long=True)]
+                  hash_text(r.hash)] for r in s.audit_rows]
+        story += [Paragraph("Events", H2), *long_table(rows, [7, 15, 11, 21, 23, 23], mono=(5,))]
     else:
         story.append(none_recorded("audit event"))
     return story

@@ -44,6 +44,8 @@ RECENT_ROUTINE_IN_FULL = 300
 # Gate decisions whose inclusion proof is printed besides the allowing and cited ones.
 RECENT_DENIED_PROOFS = 10
 _PROOF_BATCH = 150
+# Gate decisions listed in their own table (the latest); all of them are in the audit trail.
+SHOWN_GATE_DECISIONS = 200
 
 Progress = Callable[[str], None]
 # The steps the service reports, in order (the management command's progress bar counts them).
@@ -521,8 +523,9 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
     for sig in Signature.objects.filter(request__in=requests).select_related("signer").order_by("signed_at", "id"):
         signatures_by_request[sig.request_id].append(sig)
 
-    decisions = list(GateDecision.objects.filter(model_version_id__in=mv_ids).select_related(
-        "model_version", "evaluated_by").order_by("evaluated_at", "id"))
+    # Every decision's id and answer (a busy model has thousands); details only for those shown.
+    decision_index = list(GateDecision.objects.filter(model_version_id__in=mv_ids).order_by(
+        "evaluated_at", "id").values_list("pk", "allowed"))
     deployments = list(Deployment.objects.filter(model=model, model_version_id__in=mv_ids).select_related(
         "model_version", "deployed_by", "decision", "previous__model_version").order_by("deployed_at", "id"))
 
@@ -537,7 +540,7 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
         ("registry.modelversion", [str(pk) for pk in mv_ids]),
         ("registry.datasetversion", [str(d.id) for d in datasets]),
         ("governance.approvalrequest", [str(r.pk) for r in requests]),
-        ("governance.gatedecision", [str(d.pk) for d in decisions]),
+        ("governance.gatedecision", [str(pk) for pk, _allowed in decision_index]),
         ("governance.deployment", [str(d.pk) for d in deployments]),
         ("governance.dossier", _dossier_ids(model)),
     ]
@@ -554,7 +557,7 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
     after = AuditEvent.objects.filter(condition, seq__gt=covered).count() if condition else 0
     hashes = {row[0]: row[8] for row in event_rows}
 
-    kept_decisions = {str(d.decision.pk) for d in deployments} | {str(d.pk) for d in decisions if d.allowed}
+    kept_decisions = {str(d.decision.pk) for d in deployments} | {str(pk) for pk, allowed in decision_index if allowed}
     audit_rows, audit_summary = _audit_trail(event_rows, kept_decisions, recent_routine)
 
     # The event of each signature and of each gate decision.
@@ -579,12 +582,14 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
             binds_record=signature_verify(s, r), audit_seq=signature_seq.get(s.pk))
             for s in signatures_by_request[r.pk]),
     ) for r in requests)
+    shown_ids = {pk for pk, _allowed in decision_index[-SHOWN_GATE_DECISIONS:]} | {int(pk) for pk in kept_decisions}
     gate_infos = tuple(GateDecisionInfo(
         id=d.pk, decision_id=str(d.decision_id), model_version=d.model_version.version, environment=d.environment,
         artifact_sha256=d.artifact_sha256, allowed=d.allowed,
         failed_checks=tuple(c.get("code", "?") for c in d.checks if not c.get("passed")),
         evaluated_at=d.evaluated_at, evaluated_by=_user_name(d.evaluated_by), audit_seq=decision_seq.get(str(d.pk)),
-    ) for d in decisions)
+    ) for d in GateDecision.objects.filter(pk__in=shown_ids).select_related("model_version", "evaluated_by")
+        .order_by("evaluated_at", "id"))
     deployment_infos = tuple(DeploymentInfo(
         id=d.pk, environment=d.environment, model_version=d.model_version.version,
         artifact_sha256=d.artifact_sha256, deployed_at=d.deployed_at, deployed_by=_user_name(d.deployed_by),
@@ -629,7 +634,8 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
             owners=tuple(sorted(_user_name(u) for u in model.team.members.all())),
             archived=model.archived_at is not None),
         scope_version=version, versions=versions, datasets=datasets, lineage=lineage, reports=reports,
-        approvals=approvals, gate_decisions=gate_infos[-200:], gate_decision_count=len(gate_infos),
+        approvals=approvals, gate_decisions=gate_infos[-SHOWN_GATE_DECISIONS:],
+        gate_decision_count=len(decision_index),
         deployments=deployment_infos, drift=drift, alerts=alerts, checkpoint=checkpoint,
         audit_rows=tuple(audit_rows), audit_summary=tuple(audit_summary), audit_event_count=len(event_rows),
         audit_seqs=tuple(hashes), events_after_checkpoint=after, proofs=tuple(proofs), kpis={}, compliance=(),

@@ -27,7 +27,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from governance.permissions import Action
 from tests.governance.workflow_factories import PASSWORD
-from tests.security.world import Side, sha
+from tests.security.world import WORLD_HOOKS, Side, sha
 
 
 @dataclass(frozen=True)
@@ -129,4 +129,58 @@ ROWS: dict[tuple[str, str], Row] = {
         Action.AUDIT_READ, kind="global",
         query=lambda s, w: {"first": w.checkpoints[0], "second": w.checkpoints[-1]}),
     ("GET", "/api/v1/audit/verify/"): Row(Action.AUDIT_READ, kind="global"),
+    # the dossier (issue 7): it shows every signature, so it needs approval.read; team-scoped like the model
+    ("GET", "/api/v1/models/{id}/dossier.pdf"): Row(Action.APPROVAL_READ, "model"),
+    ("GET", "/api/v1/models/{id}/evidence.zip"): Row(Action.APPROVAL_READ, "model"),
+    ("GET", "/api/v1/models/{id}/compliance/"): Row(Action.APPROVAL_READ, "model"),
+    ("GET", "/api/v1/kpis/"): Row(Action.APPROVAL_READ, kind="global"),
 }
+
+
+# --- evaluations, reports, model cards (issue 5) --------------------------------------------
+def _evaluations_hook(own: Side, foreign: Side, users: dict) -> None:
+    """Each side gets an evaluation with a fairness report, from predictions uploaded with the data."""
+    import io
+
+    from django.db import transaction
+
+    from governance.services.evaluations import evaluation_request, evaluation_run
+    from registry import services as registry
+
+    rows = "".join(f"{30 + i % 40},{'f' if i % 3 else 'm'},{'yes' if i % 2 else 'no'},"
+                   f"{'yes' if i % 5 else 'no'},{(i % 10) / 10}\n" for i in range(60))
+    for side in (own, foreign):
+        owner = side.owner
+        with transaction.atomic():
+            data = registry.dataset_version_register(
+                actor=owner, dataset=side.dataset, file=SimpleUploadedFile(
+                    "e.csv", io.BytesIO(f"age,sex,approved,y_pred,y_score\n{rows}".encode()).read()),
+                target_column="approved", sensitive_columns=["sex", "age"])
+            digest = sha(f"{side.name}-matrix-evaluated")
+            evaluated = registry.model_version_register(
+                actor=owner, model=side.model, artifact_uri=f"https://models.example.com/{digest}.skops",
+                declared_sha256=digest, task="classification", evaluation_datasets=[data])
+            evaluation = evaluation_request(actor=owner, model_version=evaluated, dataset_version=data,
+                                            bootstrap=0)
+        evaluation = evaluation_run(evaluation_id=evaluation.pk)
+        assert evaluation.status == "succeeded", (evaluation.failure_code, evaluation.failure_reason)
+        side.extra["evaluation"] = evaluation
+        side.extra["evaluated_version"] = evaluated
+        side.extra["report"] = evaluation.reports.get()
+
+
+def _evaluation_request(side: Side, world: Any) -> dict:
+    return {"model_version": side.evaluation.model_version_id, "dataset_version": side.evaluation.dataset_version_id,
+            "bootstrap": 0}
+
+
+WORLD_HOOKS.append(_evaluations_hook)
+ROWS.update({
+    ("GET", "/api/v1/evaluations/"): Row(REGISTRY_READ, "evaluation", kind="list"),
+    ("POST", "/api/v1/evaluations/"): Row(REGISTRY_WRITE, kind="create", body=_evaluation_request),
+    ("GET", "/api/v1/evaluations/{id}/"): Row(REGISTRY_READ, "evaluation"),
+    ("GET", "/api/v1/reports/{id}/"): Row(REGISTRY_READ, "report"),
+    ("GET", "/api/v1/reports/{id}/charts/{name}.png"): Row(REGISTRY_READ, "report",
+                                                            path=lambda s, w: {"name": "fairness-headline"}),
+    ("GET", "/api/v1/model-versions/{id}/model-card/"): Row(REGISTRY_READ, "evaluated_version"),
+})
