@@ -15,8 +15,10 @@ chisquare, psi, jensenshannon, chisquare, jensenshannon.
 
 Both sides read the same Parquet files (written under var/bench/) in their own child process and
 are timed from the DataFrames in memory to the per-column results:
-* Attest: `reference_profile` + `dataset_drift` (the profile is built inside the timing; a
-  second `dataset_drift` on the now warm profile is reported too, as "cached profile");
+* Attest: `reference_profile` + `dataset_drift` in one thread (the profile is built inside the
+  timing), run 3 times (once with --quick), the median reported; then, for the record, one
+  `dataset_drift` on the last run's warm profile ("cached profile": a monitor profiles its
+  reference once) and one fresh run with `workers=2` (2 threads; not used for the ratio);
 * Evidently (the peer), installed by this script into var/bench/evidently-venv
   (`pip install 'evidently>=0.7,<0.8' 'pandas<3' pyarrow`, once): `Dataset.from_pandas` for both
   frames with a DataDefinition naming the column types, then
@@ -30,7 +32,8 @@ discrete columns (both bin by value there). Numeric PSI and Jensen-Shannon on co
 are defined differently and are printed side by side, not compared: Attest bins by the
 reference's deciles, Evidently by Sturges bins over reference + current together.
 
-Throughput = rows per side x 25 features / seconds. Closing line (CONTRACT.md): `ratio` = Attest
+Throughput = rows per side x 25 features / wall seconds (CPU seconds of each child are printed
+too: on a shared machine their ratio is the steadier figure). Closing line (CONTRACT.md): `ratio` = Attest
 over Evidently throughput at the largest size (1M rows); `goal` = 20; `met` = ratio >= 20 and
 every shared statistic equal.
 """
@@ -165,7 +168,11 @@ def peak_read(base_kb: int | None) -> dict[str, float | None]:
 
 # --- children: one per side, each in its own interpreter ------------------------------------------
 
-def child_attest(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, Any]:
+def child_attest(data_dir: Path, config: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """`repeats` single-threaded runs (a fresh profile each; the median is reported), then one run
+    on the last run's warm profile ("cached profile") and one fresh run in 2 threads."""
+    import statistics
+
     import pandas as pd
 
     from monitoring.stats import FeatureSpec, dataset_drift, reference_profile
@@ -174,15 +181,25 @@ def child_attest(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, Any]
     cur = pd.read_parquet(data_dir / "current.parquet")
     specs = [FeatureSpec(c["name"], c["kind"], c["test"]) for c in config]
     base = peak_reset()
-    start = time.perf_counter()
-    profile = reference_profile(ref, specs)
-    profiled = time.perf_counter()
-    result = dataset_drift(profile, cur, drift_share=0.5)
-    done = time.perf_counter()
+    runs = []
+    for _ in range(max(1, repeats)):
+        cpu = time.process_time()
+        start = time.perf_counter()
+        profile = reference_profile(ref, specs)
+        profiled = time.perf_counter()
+        result = dataset_drift(profile, cur, drift_share=0.5)
+        done = time.perf_counter()
+        runs.append((done - start, time.process_time() - cpu, profiled - start, done - profiled))
     memory = peak_read(base)
     cached_start = time.perf_counter()
     dataset_drift(profile, cur, drift_share=0.5)
     cached = time.perf_counter() - cached_start
+    threaded_start = time.perf_counter()
+    threaded = dataset_drift(reference_profile(ref, specs, workers=2), cur, drift_share=0.5, workers=2)
+    threaded_seconds = time.perf_counter() - threaded_start
+    if threaded != result:
+        raise SystemExit("2 threads gave a different result than 1")
+    median = sorted(runs)[len(runs) // 2]
     scores = {}
     for feature in result["features"]:
         score = feature["p_value"] if feature["test"] in ("ks", "chisquare") else feature["statistic"]
@@ -192,9 +209,11 @@ def child_attest(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, Any]
                                       "drifted": feature["drifted"], "binning": details.get("binning"),
                                       "empty_bin": any(share == 0 for share in shares),
                                       "unseen": details.get("unseen_count", details.get("unseen_values", 0))}
-    return {"seconds": done - start, "profile_seconds": profiled - start, "drift_seconds": done - profiled,
-            "cached_seconds": cached, **memory, "scores": scores, "drifted": result["drifted_features"],
-            "share": result["share"], "dataset_drift": result["dataset_drift"],
+    return {"seconds": median[0], "cpu_seconds": median[1], "profile_seconds": median[2],
+            "drift_seconds": median[3], "all_seconds": [r[0] for r in runs], "cached_seconds": cached,
+            "threads2_seconds": threaded_seconds, "spread": statistics.pstdev([r[0] for r in runs]), **memory,
+            "scores": scores,
+            "drifted": result["drifted_features"], "share": result["share"], "dataset_drift": result["dataset_drift"],
             "version": "attest " + sys.version.split()[0]}
 
 
@@ -213,6 +232,7 @@ def child_evidently(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, A
     categorical = [c["name"] for c in config if c["kind"] == "categorical"]
     methods = {c["name"]: c["test"] for c in config}
     base = peak_reset()
+    cpu = time.process_time()
     start = time.perf_counter()
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     reference = Dataset.from_pandas(ref, data_definition=definition)
@@ -220,6 +240,7 @@ def child_evidently(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, A
     snapshot = Report([DataDriftPreset(per_column_method=methods, drift_share=0.5)]).run(
         current_data=current, reference_data=reference)
     done = time.perf_counter()
+    cpu = time.process_time() - cpu
     memory = peak_read(base)
     scores, drifted_count = {}, None
     for metric in snapshot.dict()["metrics"]:
@@ -229,13 +250,13 @@ def child_evidently(data_dir: Path, config: list[dict[str, Any]]) -> dict[str, A
                                      "threshold": cfg.get("threshold")}
         elif cfg.get("type", "").endswith("DriftedColumnsCount"):
             drifted_count = metric["value"]["count"]
-    return {"seconds": done - start, **memory, "scores": scores, "drifted_count": drifted_count,
+    return {"seconds": done - start, "cpu_seconds": cpu, **memory, "scores": scores, "drifted_count": drifted_count,
             "version": f"evidently {evidently.__version__}"}
 
 
-def run_child(python: Path, side: str, data_dir: Path, config_path: Path) -> dict[str, Any]:
+def run_child(python: Path, side: str, data_dir: Path, config_path: Path, repeats: int = 1) -> dict[str, Any]:
     cmd = [str(python), str(Path(__file__).resolve()), "--child", side, "--data", str(data_dir),
-           "--config", str(config_path)]
+           "--config", str(config_path), "--repeats", str(repeats)]
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
                           cwd=REPO_ROOT)
@@ -322,9 +343,11 @@ def measure(size: int, args: argparse.Namespace, peer_python: Path | None) -> di
     del ref, cur
     config_path = data_dir / "config.json"
     config_path.write_text(json.dumps(config))
-    ours = run_child(Path(sys.executable), "attest", data_dir, config_path)
-    log(f"{size:,}: Attest {ours['seconds']:.2f} s (profile {ours['profile_seconds']:.2f} s, cached profile "
-        f"{ours['cached_seconds']:.2f} s), peak {ours['peak_mb']:.0f} MB")
+    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+    ours = run_child(Path(sys.executable), "attest", data_dir, config_path, repeats)
+    log(f"{size:,}: Attest {ours['seconds']:.2f} s, median of {', '.join(f'{x:.2f}' for x in ours['all_seconds'])} "
+        f"(profile {ours['profile_seconds']:.2f} s; cached profile {ours['cached_seconds']:.2f} s; 2 threads "
+        f"{ours['threads2_seconds']:.2f} s), peak {ours['peak_mb']:.0f} MB")
     peer = None
     if peer_python is not None:
         peer = run_child(peer_python, "evidently", data_dir, config_path)
@@ -341,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-peer", action="store_true", help="Attest only (no Evidently): peer and ratio null")
     parser.add_argument("--sizes", default=None, help="comma-separated rows per side (default 100000,1000000)")
     parser.add_argument("--evidently-venv", type=Path, default=EVIDENTLY_VENV)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="Attest runs per size, median reported (default 3; 1 with --quick); Evidently runs once")
     parser.add_argument("--keep-data", action="store_true", help="keep the Parquet files under var/bench/drift-data")
     parser.add_argument("--child", choices=("attest", "evidently"), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -349,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         config = json.loads(args.config.read_text())
-        out = (child_attest if args.child == "attest" else child_evidently)(args.data, config)
+        out = (child_attest(args.data, config, args.repeats) if args.child == "attest"
+               else child_evidently(args.data, config))
         print(json.dumps(out))
         return 0
 
@@ -380,8 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         cmp = run["comparison"]
         figures.update({
             f"attest_seconds_{size}": round(ours["seconds"], 4),
+            f"attest_cpu_seconds_{size}": round(ours["cpu_seconds"], 4),
+            f"evidently_cpu_seconds_{size}": None if peer is None else round(peer["cpu_seconds"], 4),
+            f"cpu_ratio_{size}": None if peer is None else round(peer["cpu_seconds"] / ours["cpu_seconds"], 3),
             f"attest_profile_seconds_{size}": round(ours["profile_seconds"], 4),
             f"attest_cached_profile_seconds_{size}": round(ours["cached_seconds"], 4),
+            f"attest_all_seconds_{size}": [round(x, 4) for x in ours["all_seconds"]],
+            f"attest_2threads_seconds_{size}": round(ours["threads2_seconds"], 4),
             f"attest_rows_features_per_s_{size}": round(ours_rate),
             f"attest_peak_mb_{size}": round(ours["peak_mb"], 1),
             f"attest_extra_mb_{size}": None if ours["extra_mb"] is None else round(ours["extra_mb"], 1),
@@ -397,15 +428,16 @@ def main(argv: list[str] | None = None) -> int:
             f"shared_equal_{size}": None if cmp is None else cmp["equal"],
             f"shared_max_rel_diff_{size}": None if cmp is None else cmp["max_rel_diff"],
         })
-        rows.append((f"{size:,}", FEATURES, ours["seconds"], ours_rate, ours["cached_seconds"], ours["peak_mb"],
-                     ours["extra_mb"], None if peer is None else peer["seconds"], peer_rate,
+        rows.append((f"{size:,}", FEATURES, ours["seconds"], ours["cpu_seconds"], ours_rate, ours["cached_seconds"],
+                     ours["peak_mb"], ours["extra_mb"], None if peer is None else peer["seconds"],
+                     None if peer is None else peer["cpu_seconds"], peer_rate,
                      None if peer is None else peer["peak_mb"], None if peer is None else peer["extra_mb"], ratio,
-                     None if cmp is None else f"{cmp['equal']}/{cmp['compared']}"))
+                     figures[f"cpu_ratio_{size}"], None if cmp is None else f"{cmp['equal']}/{cmp['compared']}"))
     versus = peer_note if peer_python is None else "Evidently"
     table_print(f"Drift check, rows per side x features (Attest vs {versus})",
-                ["rows per side", "features", "Attest s", "Attest rows*feat/s", "cached-profile s", "Attest peak MB",
-                 "Attest +MB", "Evidently s", "Evidently rows*feat/s", "Evidently peak MB", "Evidently +MB",
-                 "ratio", "shared equal"], rows)
+                ["rows per side", "features", "Attest s", "Attest CPU s", "Attest rows*feat/s", "cached-profile s",
+                 "Attest peak MB", "Attest +MB", "Evidently s", "Evidently CPU s", "Evidently rows*feat/s",
+                 "Evidently peak MB", "Evidently +MB", "ratio", "CPU ratio", "shared equal"], rows)
     last = runs[-1]
     if last["comparison"] is not None:
         table_print(f"Per feature at {last['size']:,} rows: Attest score vs Evidently's drift score "

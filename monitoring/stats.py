@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -105,7 +106,9 @@ class FeatureProfile:
     @property
     def sorted_values(self) -> np.ndarray:
         if not self.is_sorted:
-            self.data.sort()  # in place: the profile owns its copy
+            # a sorted copy, never in place: `data` may be a view of the caller's frame, and two
+            # threads sorting at once each assign the same result
+            self.data = np.sort(self.data)
             self.is_sorted = True
         return self.data
 
@@ -212,8 +215,6 @@ def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
                               categories=categories)
     values, nulls, _ = _numeric_array(series)
     n = len(values)
-    if n and np.shares_memory(values, series.to_numpy()):
-        values = values.copy()  # the profile sorts its own copy later; never the caller's frame
     profile = FeatureProfile(spec=spec, n=n, nulls=nulls, n_unique=0, data=values)
     if n == 0:
         return profile
@@ -239,14 +240,38 @@ def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
     return profile
 
 
-def reference_profile(ref: pd.DataFrame, specs: Iterable[FeatureSpec]) -> ReferenceProfile:
-    """Profile each spec'd column of the reference once. A spec'd column missing from `ref` is an error."""
+def reference_profile(ref: pd.DataFrame, specs: Iterable[FeatureSpec], *, workers: int = 1) -> ReferenceProfile:
+    """Profile each spec'd column of the reference once. A spec'd column missing from `ref` is an error.
+    `workers` > 1 profiles columns in that many threads (numpy releases the GIL while it sorts)."""
     specs = list(specs)
     missing = [spec.name for spec in specs if spec.name not in ref.columns]
     if missing:
         raise DriftStatsError(f"reference has no column(s) {missing}")
-    return ReferenceProfile(n_rows=len(ref), features={spec.name: _feature_profile(ref[spec.name], spec)
-                                                        for spec in specs})
+    profiles = _threaded([lambda spec=spec: _feature_profile(ref[spec.name], spec) for spec in specs], workers)
+    return ReferenceProfile(n_rows=len(ref), features={spec.name: fp for spec, fp in zip(specs, profiles,
+                                                                                          strict=True)})
+
+
+def _threaded(jobs: list[Callable[[], Any]], workers: int,
+              done: Callable[[int, int], Any] | None = None) -> list[Any]:
+    """Run the jobs (in `workers` threads when > 1) and return their results in job order;
+    `done(count, index)` after each job finishes, in the calling thread."""
+    if workers <= 1 or len(jobs) <= 1:
+        results = []
+        for index, job in enumerate(jobs):
+            results.append(job())
+            if done is not None:
+                done(index + 1, index)
+        return results
+    results: list[Any] = [None] * len(jobs)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(job): index for index, job in enumerate(jobs)}
+        for count, future in enumerate(as_completed(futures), start=1):
+            index = futures[future]
+            results[index] = future.result()
+            if done is not None:
+                done(count, index)
+    return results
 
 
 # --- defaults -------------------------------------------------------------------------------------
@@ -525,30 +550,33 @@ def feature_drift(profile_or_ref: ReferenceProfile | FeatureProfile | pd.Series,
 
 def dataset_drift(profile: ReferenceProfile, current: pd.DataFrame, *, drift_share: float = 0.5,
                   progress: Callable[[int, int, str], Any] | None = None,
-                  specs: Iterable[FeatureSpec] | None = None) -> dict[str, Any]:
+                  specs: Iterable[FeatureSpec] | None = None, workers: int = 1) -> dict[str, Any]:
     """Every profiled feature (or `specs`, to override tests/thresholds) against `current`.
 
     Dataset drift when share = drifted / evaluated >= drift_share, where features skipped for want
     of data (missing column, no non-null values) are not evaluated. `progress(done, total, name)`
-    is called after each feature.
+    is called after each feature, in the calling thread. `workers` > 1 checks features in that many
+    threads; the result is the same, in spec order.
     """
     if not 0 <= drift_share <= 1:
         raise DriftStatsError("drift_share must be between 0 and 1")
     specs = list(specs) if specs is not None else profile.specs
-    results, missing = [], []
-    for index, spec in enumerate(specs, start=1):
+    missing = [spec.name for spec in specs if spec.name not in current.columns]
+
+    def one(spec: FeatureSpec) -> dict[str, Any]:
         if spec.name in current.columns:
-            results.append(feature_drift(profile, current[spec.name], spec))
-        else:
-            missing.append(spec.name)
-            fp = profile.features[spec.name]
-            test, threshold = (spec.test, DEFAULT_THRESHOLDS[spec.test]) if spec.test else default_test(
-                spec.kind, fp.n, 0, fp.n_unique)
-            threshold = float(spec.threshold) if spec.threshold is not None else threshold
-            results.append(_result(spec, test, threshold, None, None, {"skipped": "column missing from current",
-                                                                       "missing": True}))
+            return feature_drift(profile, current[spec.name], spec)
+        fp = profile.features[spec.name]
+        test, threshold = (spec.test, DEFAULT_THRESHOLDS[spec.test]) if spec.test else default_test(
+            spec.kind, fp.n, 0, fp.n_unique)
+        threshold = float(spec.threshold) if spec.threshold is not None else threshold
+        return _result(spec, test, threshold, None, None, {"skipped": "column missing from current", "missing": True})
+
+    def done(count: int, index: int) -> None:
         if progress is not None:
-            progress(index, len(specs), spec.name)
+            progress(count, len(specs), specs[index].name)
+
+    results = _threaded([lambda spec=spec: one(spec) for spec in specs], workers, done)
     evaluated = [r for r in results if r["statistic"] is not None]
     drifted = [r["feature"] for r in results if r["drifted"]]
     share = len(drifted) / len(evaluated) if evaluated else 0.0

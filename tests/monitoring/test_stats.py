@@ -410,3 +410,18 @@ def test_the_profile_is_the_same_whether_the_reference_is_sorted_up_front_or_not
     assert eager.summary() == lazy.summary()
     assert np.array_equal(lazy.sorted_values, eager.sorted_values)
     assert np.array_equal(frame["x"].to_numpy(), values)  # the caller's frame is never sorted in place
+
+
+def test_threads_give_the_same_result_in_spec_order():
+    rng = np.random.default_rng(14)
+    n = 40000
+    ref = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(4)} | {"g": rng.choice(list("abc"), n)})
+    cur = pd.DataFrame({f"x{i}": rng.normal(0.01 * i, 1, n) for i in range(4)} | {"g": rng.choice(list("abc"), n)})
+    specs = [FeatureSpec("x0", "numeric", "ks"), FeatureSpec("x1", "numeric", "wasserstein"),
+             FeatureSpec("x2", "numeric", "psi"), FeatureSpec("x3", "numeric"), FeatureSpec("g", "categorical")]
+    single = dataset_drift(reference_profile(ref, specs), cur)
+    calls = []
+    threaded = dataset_drift(reference_profile(ref, specs, workers=2), cur, workers=3,
+                             progress=lambda done, total, name: calls.append((done, total)))
+    assert threaded == single
+    assert calls == [(k, 5) for k in range(1, 6)]
