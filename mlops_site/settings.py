@@ -312,3 +312,9 @@ CELERY_BEAT_SCHEDULE["drift-checks"] = {
     "task": "monitoring.tasks.drift_checks_due_task",
     "schedule": timedelta(minutes=env_int("ATTEST_DRIFT_CHECK_MINUTES", 5)),
 }
+# --- Reports (docs/reports.md): SHAP sample bounds, proxy check, default bootstrap -------------
+ATTEST_SHAP_MAX_ROWS = env_int("ATTEST_SHAP_MAX_ROWS", 1000)
+ATTEST_SHAP_BACKGROUND_ROWS = env_int("ATTEST_SHAP_BACKGROUND_ROWS", 100)
+ATTEST_SHAP_TOP_K = env_int("ATTEST_SHAP_TOP_K", 5)
+ATTEST_PROXY_ASSOCIATION_MIN = float(env_str("ATTEST_PROXY_ASSOCIATION_MIN", "0.5"))
+ATTEST_FAIRNESS_BOOTSTRAP = env_int("ATTEST_FAIRNESS_BOOTSTRAP", 200)
