@@ -270,49 +270,42 @@ def report_panels(*, version: ModelVersion) -> list[dict[str, Any]]:
 
 # --- governance KPIs -------------------------------------------------------------------------------
 
-def _hours(delta: dt.timedelta) -> float:
-    return round(delta.total_seconds() / 3600, 1)
+def _h(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} h"
 
 
 def governance_kpis(*, user: Any, now: dt.datetime | None = None) -> dict[str, Any]:
-    """The basic measures over the last KPI_WINDOW_DAYS, over what the user may read.
+    """The dossier's governance KPIs (governance.reports.kpis) over the models the user may read, with the
+    dashboard's own two: requests pending now and gate denials in the last KPI_WINDOW_DAYS."""
+    from governance.reports.kpis import governance_kpis as kpis_compute
 
-    Approval cycle time is opening to decision of approved requests; deployment frequency and
-    rollbacks come from the deployment history; alert measures appear once monitoring is installed.
-    """
     now = now or timezone.now()
-    since = now - dt.timedelta(days=KPI_WINDOW_DAYS)
-    requests = selectors.approval_request_list(user=user).order_by()
-    decided = list(requests.filter(decided_at__gte=since).values_list("status", "created_at", "decided_at"))
-    approved_cycle = [decided_at - created_at for status, created_at, decided_at in decided
-                      if status == Status.APPROVED]
-    pending = list(requests.filter(status=Status.PENDING).values_list("created_at", flat=True))
-    deployments = selectors.deployment_list(user=user).order_by().filter(deployed_at__gte=since)
-    gate = gate_decisions_for_user(user=user).order_by().filter(evaluated_at__gte=since)
-    gate_total = gate.count()
-    gate_denied = gate.filter(allowed=False).count()
-    kpis = [
+    measured = kpis_compute(models=registry_selectors.model_list(user=user), now=now)
+    overall = measured["overall"]
+    pending = list(selectors.approval_request_list(user=user).order_by().filter(status=Status.PENDING)
+                   .values_list("created_at", flat=True))
+    gate = gate_decisions_for_user(user=user).order_by().filter(
+        evaluated_at__gte=now - dt.timedelta(days=KPI_WINDOW_DAYS))
+    gate_total, gate_denied = gate.count(), gate.filter(allowed=False).count()
+    cycle = overall["approval_cycle_hours_by_role"]
+    lead = overall["lead_time_to_approval_hours"]
+    items = [
         {"label": "pending requests", "value": len(pending),
          "note": f"oldest {timesince(min(pending), now)}" if pending else "none waiting"},
-        {"label": "approved", "value": sum(1 for row in decided if row[0] == Status.APPROVED),
-         "note": f"rejected {sum(1 for row in decided if row[0] == Status.REJECTED)}, "
-                 f"expired {sum(1 for row in decided if row[0] == Status.EXPIRED)}"},
-        {"label": "median approval cycle",
-         "value": f"{_hours(statistics.median(approved_cycle))} h" if approved_cycle else "—",
-         "note": "opening to approval"},
-        {"label": "deployments", "value": deployments.count(),
-         "note": f"rollbacks {deployments.filter(is_rollback=True).count()}"},
-        {"label": "gate denials", "value": gate_denied,
+        {"label": "lead time to approval", "value": _h(lead["median"]),
+         "note": f"median of {lead['count']}, registration to approval" if lead["count"] else "nothing approved yet"},
+        {"label": "signature cycle", "value": _h(statistics.median([c["median"] for c in cycle.values()]))
+         if cycle else "—",
+         "note": ", ".join(f"{role} {_h(c['median'])}" for role, c in cycle.items()) or "no signature yet"},
+        {"label": "deployments / 30 days", "value": overall["deployments_per_30_days"],
+         "note": f"{overall['deployments']} in all, {overall['rollbacks']} rollback(s)"},
+        {"label": f"gate denials ({KPI_WINDOW_DAYS} d)", "value": gate_denied,
          "note": f"of {gate_total} decisions" if gate_total else "no decisions"},
+        {"label": "open alerts", "value": overall["open_alerts"],
+         "note": f"mean time to resolve {_h(overall['mean_time_to_resolve_hours'])}"
+         if overall["mean_time_to_resolve_hours"] is not None else "none resolved yet"},
     ]
-    alerts = _alert_list(user)
-    if alerts is not None:
-        resolved = list(alerts.filter(status="resolved", closed_at__gte=since).values_list("first_seen_at",
-                                                                                             "closed_at"))
-        mttr = (sum((b - a for a, b in resolved), dt.timedelta()) / len(resolved)) if resolved else None
-        kpis.append({"label": "open alerts", "value": alerts.filter(status__in=OPEN_ALERT_STATUSES).count(),
-                     "note": f"mean time to resolve {_hours(mttr)} h" if mttr else "none resolved"})
-    return {"window_days": KPI_WINDOW_DAYS, "items": kpis}
+    return {"window_days": measured["window_days"], "items": items, "models": measured["model_count"]}
 
 
 def dossier_url(*, model: RegisteredModel) -> str:

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from governance.models import ApprovalRequest, AuditEvent, AuditQueueEntry, Signature
+from monitoring.models import ComplianceAlert
 from registry.demo import ARRESTS_MODEL
 from registry.models import ModelVersion
 
@@ -105,6 +106,32 @@ def officer_finds_reviews_and_signs(login) -> ApprovalRequest:
     return request
 
 
+def officer_resolves_a_critical_alert(login) -> None:
+    colm = login(*COLM)
+    alerts = colm.page.locator("#open-alerts")
+    critical = ComplianceAlert.objects.filter(severity="critical", status="open").order_by("pk")
+    assert critical.count() >= 1
+    assert f"{critical.count()} open" in alerts.locator(".bar-row", has_text="critical").inner_text()
+    alert = critical.first()
+    alerts.locator(f'a[href$="/compliancealert/{alert.pk}/change/"]').click()
+    # the alert page: its evidence, the monitor's drift chart, the way to act
+    colm.page.wait_for_url(f"**/compliancealert/{alert.pk}/change/")
+    chart = colm.page.locator("#alert-drift-chart img").element_handle()
+    colm.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=chart)  # a real PNG
+    assert alert.title in colm.page.content()
+    colm.shot("05b-alert")
+    colm.page.click("#alert-act")
+    colm.page.select_option("select[name=action]", "resolve")
+    colm.page.fill("textarea[name=reason]", "Reference data refreshed; drift explained by the new intake.")
+    colm.page.fill("input[name=password]", COLM[1])
+    colm.page.get_by_role("button", name="Record").click()
+    colm.page.wait_for_url(f"**/compliancealert/{alert.pk}/change/")
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
+    assert "Colm Byrne" in colm.page.content()
+    colm.shot("05c-alert-resolved")
+
+
 def auditor_reads_without_changing(login, request: ApprovalRequest) -> None:
     aldo = login(*ALDO)
     assert "No role of yours signs approvals" in aldo.page.locator("#awaiting-me").inner_text()
@@ -144,5 +171,6 @@ def data_scientist_is_refused(login, request: ApprovalRequest) -> None:
 
 def test_from_a_fresh_demo_the_officer_finds_reviews_signs_and_downloads_the_dossier(demo, login):
     request = officer_finds_reviews_and_signs(login)
+    officer_resolves_a_critical_alert(login)
     auditor_reads_without_changing(login, request)
     data_scientist_is_refused(login, request)

@@ -59,6 +59,9 @@ def test_dashboard_lists_the_request_awaiting_my_role_with_tier_and_age(world, a
         (request.pk, "high", ["compliance_officer"])]
     assert rows[0]["age"] == "0\xa0minutes"
     assert f'href="/admin/governance/approvalrequest/{request.pk}/sign/"' in compliance.content.decode()
+    kpis = {item["label"]: item for item in compliance.context["kpis"]["items"]}
+    assert (kpis["pending requests"]["value"], kpis["lead time to approval"]["value"]) == (1, "—")
+    assert kpis["signature cycle"]["note"].startswith("model_validator ")
     assert validator.context["pending_for_me"] == []
     assert auditor.context["pending_for_me"] == [] and not auditor.context["can_sign"]
     assert "No role of yours signs approvals" in auditor.content.decode()
