@@ -184,3 +184,60 @@ ROWS.update({
                                                             path=lambda s, w: {"name": "fairness-headline"}),
     ("GET", "/api/v1/model-versions/{id}/model-card/"): Row(REGISTRY_READ, "evaluated_version"),
 })
+
+
+# --- monitoring (issue 6): monitors, batches, compliance alerts -----------------------------
+def _monitoring_hook(own: Side, foreign: Side, users: dict) -> None:
+    """Each side gets a monitor on its version, one checked batch, and a (warning) data-quality alert."""
+    from django.core.files.base import ContentFile
+    from django.db import transaction
+
+    from monitoring.services.batches import monitoring_batch_ingest
+    from monitoring.services.checks import drift_check_run
+    from monitoring.services.monitors import drift_monitor_create
+
+    for side in (own, foreign):
+        with transaction.atomic():
+            monitor = drift_monitor_create(actor=side.owner, model_version=side.model_version, environment="prod",
+                                           breach_severity="warning")
+            batch, _ = monitoring_batch_ingest(actor=side.owner, monitor=monitor, check_on_commit=False,
+                                               file=ContentFile(b"age,approved\n33,1\n47,0\n", name="b.csv"))
+        drift_check_run(monitor=monitor, batch=batch)
+        side.extra["monitor"] = monitor
+        side.extra["monitoring_batch"] = batch
+        side.extra["alert"] = monitor.alerts.get(kind="data_quality")
+
+
+def _batch(side: Side, world: Any) -> dict:
+    return {"monitor": side.monitor.pk,
+            "file": SimpleUploadedFile("b.csv", b"age,income,approved\n30,1.5,1\n", content_type="text/csv")}
+
+
+# Monitoring's writes are not one action of the matrix: monitors and alert steps are for the model's
+# team (registry.write) and for alert.manage (compliance, risk officers); batches for the team only;
+# the CI identity's default token has no monitoring:write scope. Hence registry.read narrowed by role.
+_MONITOR_WRITERS = frozenset({"data_scientist", "ml_engineer", "compliance_officer", "risk_officer", "admin"})
+_BATCH_WRITERS = frozenset({"data_scientist", "ml_engineer", "admin"})
+WORLD_HOOKS.append(_monitoring_hook)
+ROWS.update({
+    ("GET", "/api/v1/monitors/"): Row(REGISTRY_READ, "monitor", kind="list"),
+    ("POST", "/api/v1/monitors/"): Row(REGISTRY_READ, kind="create", permitted=_MONITOR_WRITERS, body=lambda s, w: {
+        "model_version": s.model_version.pk, "environment": "matrix"}, note="team or alert.manage"),
+    ("GET", "/api/v1/monitors/{id}/"): Row(REGISTRY_READ, "monitor"),
+    ("PATCH", "/api/v1/monitors/{id}/"): Row(REGISTRY_READ, "monitor", permitted=_MONITOR_WRITERS,
+                                              body=lambda s, w: {"drift_share": 0.4, "reason": "security matrix"},
+                                              note="team or alert.manage"),
+    ("GET", "/api/v1/monitors/{id}/results/"): Row(REGISTRY_READ, "monitor"),
+    ("GET", "/api/v1/monitoring-batches/"): Row(REGISTRY_READ, "monitoring_batch", kind="list"),
+    ("POST", "/api/v1/monitoring-batches/"): Row(REGISTRY_READ, kind="create", permitted=_BATCH_WRITERS,
+                                                 body=_batch, multipart=True, note="the model's team"),
+    ("GET", "/api/v1/monitoring-batches/{id}/"): Row(REGISTRY_READ, "monitoring_batch"),
+    ("GET", "/api/v1/alerts/"): Row(REGISTRY_READ, "alert", kind="list"),
+    ("GET", "/api/v1/alerts/{id}/"): Row(REGISTRY_READ, "alert"),
+    ("POST", "/api/v1/alerts/{id}/acknowledge/"): Row(REGISTRY_READ, "alert", permitted=_MONITOR_WRITERS,
+                                                      body=_reason, note="team or alert.manage"),
+    ("POST", "/api/v1/alerts/{id}/resolve/"): Row(REGISTRY_READ, "alert", permitted=_MONITOR_WRITERS,
+                                                  body=_reason, note="team or alert.manage (warning alert)"),
+    ("POST", "/api/v1/alerts/{id}/dismiss/"): Row(REGISTRY_READ, "alert", permitted=_MONITOR_WRITERS,
+                                                  body=_reason, note="team or alert.manage (warning alert)"),
+})
