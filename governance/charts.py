@@ -180,13 +180,16 @@ def fairness_headline_chart(*, results: dict[str, Any]) -> bytes:
 def shap_bar_chart(*, results: dict[str, Any]) -> bytes:
     """Global importance: mean |SHAP| per input column, sensitive or proxy columns marked."""
     importance = results["global_importance"][:25]
-    flagged = {flag["feature"] for flag in (results.get("proxy_check") or {}).get("flags", [])}
+    proxy = results.get("proxy_check") or {}
+    flagged = {flag["feature"]: (f"sensitive, top {proxy.get('top_k')}" if flag.get("reason") == "sensitive column"
+                                 else f"proxy of {flag.get('sensitive')}, top {proxy.get('top_k')}")
+               for flag in proxy.get("flags", [])}
     fig, ax = _figure()
     y = np.arange(len(importance))
     values = [row["mean_abs_shap"] or 0.0 for row in importance]
     colours = ["#d62728" if row["feature"] in flagged else "#1f77b4" for row in importance]
     ax.barh(y, values, color=colours)
-    ax.set_yticks(y, [row["feature"] + (" (sensitive/proxy, top-k)" if row["feature"] in flagged else "")
+    ax.set_yticks(y, [row["feature"] + (f" ({flagged[row['feature']]})" if row["feature"] in flagged else "")
                       for row in importance], fontsize=12)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
