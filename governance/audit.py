@@ -88,6 +88,11 @@ class AuditAction(models.TextChoices):
     GATE_EVALUATED = "governance.gate.evaluated"
     DEPLOYMENT_RECORDED = "governance.deployment.recorded"
     MODEL_VERSION_STATUS_CHANGED = "registry.model_version.status_changed"
+    # MLflow import and webhooks (governance/mlflow_import.py)
+    MLFLOW_VERSION_IMPORTED = "governance.mlflow.version_imported"
+    MLFLOW_ALIAS_MOVED = "governance.mlflow.alias_moved"
+    MLFLOW_ALIAS_ALERT_OPENED = "governance.mlflow.alias_alert_opened"
+    MLFLOW_ALIAS_ALERT_RESOLVED = "governance.mlflow.alias_alert_resolved"
     # evaluations and their reports
     EVALUATION_REQUESTED = "governance.evaluation.requested"
     EVALUATION_FAILED = "governance.evaluation.failed"

@@ -236,6 +236,16 @@ ATTEST_THROTTLE_RATES = {
 ATTEST_CACHE_URL = env_str("ATTEST_CACHE_URL")
 if ATTEST_CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ATTEST_CACHE_URL}}
+# --- MLflow (governance/mlflow_import.py, docs/cli.md) --------------------------------------
+# Aliases whose move to an unapproved version opens a critical alert ("*": every alias).
+ATTEST_MLFLOW_GOVERNED_ALIASES = env_list("ATTEST_MLFLOW_GOVERNED_ALIASES", ["champion", "production", "prod", "live"])
+# Defaults of manage.py import_mlflow and of the webhook receiver (POST /api/v1/mlflow/webhook/).
+ATTEST_MLFLOW_TRACKING_URI = env_str("ATTEST_MLFLOW_TRACKING_URI")
+ATTEST_MLFLOW_IMPORT_USER = env_str("ATTEST_MLFLOW_IMPORT_USER")
+ATTEST_MLFLOW_TEAM = env_str("ATTEST_MLFLOW_TEAM")
+ATTEST_MLFLOW_RISK_TIER = env_str("ATTEST_MLFLOW_RISK_TIER", "high")
+# The secret given to MLflow when the webhook was created; unset: the receiver answers 503.
+ATTEST_MLFLOW_WEBHOOK_SECRET = env_str("ATTEST_MLFLOW_WEBHOOK_SECRET")
 # Per-endpoint body limits (bytes) for small JSON endpoints, below DATA_UPLOAD_MAX_MEMORY_SIZE.
 _SMALL_JSON = env_int("ATTEST_SMALL_JSON_BYTES", 64 * 1024)
 ATTEST_BODY_LIMITS = {

@@ -47,3 +47,9 @@ urlpatterns += [
     path("reports/<int:pk>/charts/<slug:name>.png", evaluation_views.ReportChartApi.as_view(), name="report-chart"),
     path("model-versions/<int:pk>/model-card/", evaluation_views.ModelCardApi.as_view(), name="model-card"),
 ]
+
+from governance.api import mlflow_views  # noqa: E402
+
+urlpatterns += [
+    path("mlflow/webhook/", mlflow_views.MlflowWebhookApi.as_view(), name="mlflow-webhook"),
+]

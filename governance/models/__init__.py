@@ -19,3 +19,6 @@ __all__ += ["Evaluation", "Report", "ReportChart"]
 from governance.models.dossiers import Dossier  # noqa: E402
 
 __all__ += ["Dossier"]
+from governance.models.mlflow import MlflowAliasAlert, MlflowAliasState, MlflowModelVersionLink  # noqa: E402
+
+__all__ += ["MlflowAliasAlert", "MlflowAliasState", "MlflowModelVersionLink"]

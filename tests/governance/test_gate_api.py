@@ -131,10 +131,10 @@ def test_a_gate_request_costs_few_statements_and_reads_its_seq_from_the_sequence
     assert ci.post(GATE, gate_body(world), format="json").status_code == 200
     # when: token, roles (once), BEGIN, version+membership, policy, requests, signatures with
     # their signers' roles, the reports, two dataset lists, open critical alerts (monitoring's
-    # check), decision, queue entry, COMMIT, then the sequencer
+    # check), open MLflow alias alerts, decision, queue entry, COMMIT, then the sequencer
     # (SQLite: BEGIN, head, dequeue, insert, head, COMMIT; PostgreSQL: BEGIN, lock, head+dequeue,
     # insert+head, COMMIT); the seq is not read back
-    expected = 19 if connection.vendor == "postgresql" else 20
+    expected = 20 if connection.vendor == "postgresql" else 21
     with django_assert_max_num_queries(expected):
         response = ci.post(GATE, gate_body(world), format="json")
     # then
