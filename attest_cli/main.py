@@ -145,7 +145,7 @@ def cmd_register_dataset(args) -> int:
     version = client.dataset_version_upload(
         dataset=args.name, file_path=args.file, sha256=sha256, progress=progress.bytes,
         target_column=args.target_column, source_uri=args.source_uri, license=args.license,
-        provenance=args.provenance)
+        provenance=args.provenance, sensitive_columns=args.sensitive_column or None)
     if args.quiet:
         print(version["id"])
         return EXIT_OK
@@ -278,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--team", help="owning team; needed when the dataset does not exist yet")
     dataset.add_argument("--description", default="")
     dataset.add_argument("--target-column", default="")
+    dataset.add_argument("--sensitive-column", action="append", metavar="COLUMN",
+                         help="repeatable: a column fairness reports group by (e.g. sex)")
     dataset.add_argument("--source-uri", default="")
     dataset.add_argument("--license", default="")
     dataset.add_argument("--provenance", default="")

@@ -1,8 +1,8 @@
 """The CI sequence of docs/ci/*.yml, run as real `attest` processes against a live server (issue 8).
 
-register the dataset and the model version -> gate denied (exit 1, failing checks printed) ->
-approval opened and signed through the API by the signer users -> gate allowed (exit 0) ->
-record the deployment -> export the audit log and verify it with `attest verify-log`.
+register the datasets and the model version -> evaluate (waits for the reports) -> gate denied
+(exit 1, failing checks printed) -> approval opened and signed through the API by the signer users
+-> gate allowed (exit 0) -> record the deployment -> export the audit log and verify it with `attest verify-log`.
 A wrong token exits 2 with one line on stderr.
 """
 
@@ -20,10 +20,6 @@ from attest_cli.client import AttestClient
 from governance.models import Deployment, GateDecision
 from registry.models import DatasetVersion, ModelVersion
 from tests.governance.workflow_factories import PASSWORD, person, team, token_for
-from tests.registry.factories import skops_bytes
-
-DATASET_CSV = "age,income,sex,approved\n" + "".join(
-    f"{20 + i % 40},{30000 + 997 * i},{'f' if i % 2 else 'm'},{i % 3 == 0:d}\n" for i in range(60))
 
 
 def attest(live_server, token: str, *args: str) -> subprocess.CompletedProcess:
@@ -43,33 +39,53 @@ def people(transactional_db):
     return {"ci": ci, "engineer": engineer, "validator": validator, "compliance": compliance}
 
 
-def test_ci_sequence_register_gate_sign_gate_deploy_verify(live_server, people, tmp_path):
-    # given: what the training job produced, and the pipeline's token
-    ci_token = token_for(people["ci"])
-    data = tmp_path / "loans.csv"
-    data.write_text(DATASET_CSV)
-    artifact = tmp_path / "model.skops"
-    artifact.write_bytes(skops_bytes())
+def test_ci_sequence_register_evaluate_gate_sign_gate_deploy_verify(live_server, people, tmp_path, celery_worker):
+    # given: what the training job produced (a real pipeline, stored as skops), and the pipeline's token
+    import skops.io as sio
 
-    # when: register the dataset and the model version
-    dataset = attest(live_server, ci_token, "register-dataset", "--name", "loans", "--team", "credit-team",
-                     "--file", str(data), "--target-column", "approved", "--quiet")
-    assert dataset.returncode == 0, dataset.stderr
-    dataset_version_id = int(dataset.stdout.strip())
+    from tests.governance.evaluation_factories import FEATURES, credit_frame, credit_pipeline, csv_of
+
+    ci_token = token_for(people["ci"])
+    frame = credit_frame(n=300)
+    train, test = frame.iloc[:200].reset_index(drop=True), frame.iloc[200:].reset_index(drop=True)
+    (tmp_path / "train.csv").write_bytes(csv_of(train))
+    (tmp_path / "test.csv").write_bytes(csv_of(test))
+    artifact = tmp_path / "model.skops"
+    artifact.write_bytes(sio.dumps(credit_pipeline().fit(train[FEATURES], train["approved"])))
+
+    # when: register the training and evaluation data and the model version
+    ids = {}
+    for split in ("train", "test"):
+        dataset = attest(live_server, ci_token, "register-dataset", "--name", "loans", "--team", "credit-team",
+                         "--file", str(tmp_path / f"{split}.csv"), "--target-column", "approved",
+                         "--sensitive-column", "sex", "--sensitive-column", "age", "--quiet")
+        assert dataset.returncode == 0, dataset.stderr
+        ids[split] = int(dataset.stdout.strip())
     registered = attest(live_server, ci_token, "register-model-version", "--model", "credit",
                         "--team", "credit-team", "--risk-tier", "limited", "--artifact", str(artifact),
-                        "--framework", "scikit-learn", "--metric", "accuracy=0.91", "--param", "C=1.0",
-                        "--training-dataset", str(dataset_version_id), "--code-commit", "abc123", "--json")
+                        "--framework", "scikit-learn", "--task", "classification", "--metric", "accuracy=0.91",
+                        "--param", "C=1.0", *sum((["--feature", f] for f in FEATURES), []),
+                        "--training-dataset", str(ids["train"]), "--evaluation-dataset", str(ids["test"]),
+                        "--code-commit", "abc123", "--json")
     # then
     assert registered.returncode == 0, registered.stderr
     version = json.loads(registered.stdout)
     mv = ModelVersion.objects.get(pk=version["id"])
     assert (mv.model.name, mv.version, mv.metrics, mv.hyperparameters) == ("credit", 1, {"accuracy": 0.91},
                                                                            {"C": 1.0})
-    assert list(mv.training_datasets.values_list("pk", flat=True)) == [dataset_version_id]
-    assert DatasetVersion.objects.get(pk=dataset_version_id).dataset.name == "loans"
+    assert list(mv.training_datasets.values_list("pk", flat=True)) == [ids["train"]]
+    assert DatasetVersion.objects.get(pk=ids["test"]).sensitive_columns == ["sex", "age"]
     assert mv.artifact_sha256 == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert "sha256 model.skops" in registered.stderr and "upload model.skops" in registered.stderr
+
+    # when: evaluated, waiting for the reports (a real Celery worker computes them)
+    evaluated = attest(live_server, ci_token, "evaluate", "--model", "credit", "--version", "1",
+                       "--dataset-version", str(ids["test"]), "--sensitive-feature", "sex",
+                       "--poll-interval", "0.5", "--wait-timeout", "300")
+    # then
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert evaluated.stdout.strip().endswith("succeeded")
+    assert "100% succeeded" in evaluated.stderr
 
     # when: the gate before any approval
     denied = attest(live_server, ci_token, "gate", "--model", "credit", "--version", "1",
