@@ -154,7 +154,7 @@ def _fairness(monitor: DriftMonitor, frame: pd.DataFrame, concept: dict[str, Any
     if not reports:
         return {"evaluated": False, "why": "the version has no fairness report", "breached": []}
     report = reports[0]
-    baseline = ((report.get("results") or {}).get("headline")) or {}
+    results = report.get("results") or {}
     try:
         from governance.fairness import CLASSIFICATION_HEADLINE, REGRESSION_HEADLINE, fairness_compute
     except ImportError:
@@ -162,17 +162,23 @@ def _fairness(monitor: DriftMonitor, frame: pd.DataFrame, concept: dict[str, Any
     label = monitor.label_column
     labelled = frame[frame[label].notna()]
     task = concept["task"]
-    positive = (report.get("results") or {}).get("positive_label", 1)
+    positive = results.get("positive_label", 1)
+    min_group_size = results.get("min_group_size", 30)
     try:
         result = fairness_compute(y_true=labelled[label].to_numpy(), y_pred=concept["y_pred"],
                                   sensitive=labelled[sensitive].reset_index(drop=True), task=task,
-                                  positive_label=positive)
+                                  positive_label=positive, min_group_size=min_group_size)
     except ValueError as exc:
         return {"evaluated": False, "why": f"fairness could not be computed: {exc}", "breached": []}
+    # Groups under the report's minimum size swing between 0 and 1 on any sample; compare the
+    # headline over the large groups when both sides have one (the report's own rule).
+    key = ("headline_excluding_small" if isinstance(results.get("headline_excluding_small"), dict)
+           and isinstance(result.get("headline_excluding_small"), dict) else "headline")
+    baseline, current = results.get(key) or {}, result.get(key) or {}
     rule = CLASSIFICATION_HEADLINE if task == "classification" else REGRESSION_HEADLINE
     rows, breached = [], []
     for name, direction in rule.items():
-        before, now = baseline.get(name), result["headline"].get(name)
+        before, now = baseline.get(name), current.get(name)
         if not isinstance(before, int | float) or not isinstance(now, int | float):
             continue
         worse_by = (before - now) if direction == "min" else (now - before)
@@ -181,8 +187,8 @@ def _fairness(monitor: DriftMonitor, frame: pd.DataFrame, concept: dict[str, Any
         if worse:
             breached.append(name)
     return {"evaluated": True, "report_id": report.get("id"), "report_sha256": report.get("sha256"),
-            "sensitive": sensitive, "metrics": rows, "tolerance": monitor.fairness_tolerance, "breached": breached,
-            "where": result["headline"].get("where")}
+            "sensitive": sensitive, "headline": key, "min_group_size": min_group_size, "metrics": rows,
+            "tolerance": monitor.fairness_tolerance, "breached": breached, "where": current.get("where")}
 
 
 def drift_check_compute(*, monitor: DriftMonitor, batch: MonitoringBatch,

@@ -146,3 +146,46 @@ def test_performance_decay_on_labelled_batches_is_concept_drift(shop):
     alert = ComplianceAlert.objects.get(kind="concept_drift")
     assert alert.severity == "critical"
     assert "accuracy" in alert.title
+
+
+def test_fairness_worse_on_the_batch_than_in_the_report_is_fairness_drift(db):
+    from django.db import transaction
+
+    from governance.services.evaluations import evaluation_request, evaluation_run
+    from monitoring.services.monitors import drift_monitor_create
+    from registry import services as registry
+    from tests.monitoring.conftest import Shop
+
+    # given: a version whose fairness report (on colour) was computed from uploaded predictions
+    shop = Shop(retrain_on_critical=False)
+    w = shop.world
+    evaluation_frame = sample(600, seed=8)
+    evaluation_frame["y_pred"] = evaluation_frame.pop("predicted")
+    with transaction.atomic():
+        data = registry.dataset_version_register(
+            actor=w.engineer, dataset=shop.reference.dataset, file=csv_file(evaluation_frame, "evaluation.csv"),
+            target_column="approved", sensitive_columns=["colour"])
+        digest = "fa" * 32
+        version = registry.model_version_register(
+            actor=w.engineer, model=w.model, artifact_uri=f"https://models.example.com/{digest}.skops",
+            declared_sha256=digest, training_datasets=[shop.reference], evaluation_datasets=[data],
+            feature_names=["age", "income", "colour"], task="classification")
+        evaluation = evaluation_request(actor=w.engineer, model_version=version, dataset_version=data,
+                                        sensitive_features=["colour"], bootstrap=0)
+    assert evaluation_run(evaluation_id=evaluation.pk).status == "succeeded"
+    monitor = drift_monitor_create(actor=w.engineer, model_version=version, environment="production",
+                                   prediction_column="predicted", breach_severity="warning")
+    # when: in production the model never approves the "Other" group
+    batch_frame = sample(600, seed=9)
+    batch_frame.loc[batch_frame["colour"] == "Other", "predicted"] = 0
+    batch, _ = monitoring_batch_ingest(actor=w.engineer, monitor=monitor, file=csv_file(batch_frame),
+                                       check_on_commit=False)
+    result = drift_check_run(monitor=monitor, batch=batch)
+    # then
+    assert result.fairness["evaluated"] is True
+    assert result.fairness["headline"] == "headline_excluding_small"
+    assert "demographic_parity_ratio" in result.fairness["breached"]
+    row = next(r for r in result.fairness["metrics"] if r["metric"] == "demographic_parity_ratio")
+    assert row["report"] > 0.8 and row["batch"] == 0.0
+    alert = ComplianceAlert.objects.get(monitor=monitor, kind="fairness_drift")
+    assert alert.severity == "warning" and "demographic_parity_ratio" in alert.title
