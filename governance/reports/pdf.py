@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
@@ -38,6 +39,10 @@ from reportlab.platypus import (
 from governance.reports import charts
 from governance.reports.lineage_drawing import lineage_drawing
 from governance.reports.snapshot import DossierSnapshot
+
+# Binary (Flate) image streams instead of ASCII85-encoded ones: smaller files, and reportlab's
+# pure-Python ASCII85 encoder was the renderer's largest single cost.
+rl_config.useA85 = 0
 
 PAGE_W, PAGE_H = A4
 MARGIN = 16 * mm
@@ -306,6 +311,12 @@ def _ci(ci: dict | None) -> str:
     return f"[{ci['low']:.3g}, {ci['high']:.3g}]"
 
 
+def _with_ci(value: Any, ci: dict | None) -> str:
+    """A figure with its 95% interval when one is defined."""
+    interval = _ci(ci)
+    return _num(value) if interval == "—" else f"{_num(value)} {interval}"
+
+
 def _fairness(s: DossierSnapshot, h: _Numbered) -> list:
     story = h("Fairness")
     reports = [r for r in s.reports if r.kind == "fairness"]
@@ -319,16 +330,17 @@ def _fairness(s: DossierSnapshot, h: _Numbered) -> list:
             ("Rows, task", f"{res.get('n', '?')} rows, {res.get('task', '?')}; groups smaller than "
                            f"{res.get('min_group_size', '?')} are flagged small")])]
         headline, ci = res.get("headline") or {}, res.get("ci") or {}
-        rows = [["Headline metric", "Value", "95% CI", "Where (feature: group)"]]
+        large = res.get("headline_excluding_small") or {}
+        rows = [["Headline metric", "Value", "95% CI", "Where (feature: group)", "Without small groups"]]
         for key, value in headline.items():
             if key == "where":
                 continue
             where = (headline.get("where") or {}).get(key) or {}
             rows.append([key.replace("_", " "), _num(value), _ci(ci.get(key)),
                          f"{where.get('feature', '—')}: {where.get('group', '—')}"
-                         + (" (small group)" if where.get("small") else "")])
+                         + (" (small group)" if where.get("small") else ""), _num(large.get(key))])
         if len(rows) > 1:
-            story += [Spacer(1, 2 * mm), table(rows, [34, 14, 22, 30])]
+            story += [Spacer(1, 2 * mm), table(rows, [26, 10, 16, 34, 14])]
         for feature, data in (res.get("features") or {}).items():
             groups = data.get("groups") or []
             if not groups:
@@ -339,17 +351,18 @@ def _fairness(s: DossierSnapshot, h: _Numbered) -> list:
             flagged = []
             for i, g in enumerate(groups, start=1):
                 cis = g.get("ci") or {}
-                rows.append([f"{g.get('group')}" + (" ⚑ small" if g.get("small") else ""), str(g.get("count", "")),
-                             *[f"{_num(g.get(m))} {_ci(cis.get(m)) if cis else ''}".strip() for m in metrics]])
+                rows.append([f"{g.get('group')}" + (" (small)" if g.get("small") else ""), str(g.get("count", "")),
+                             *[_with_ci(g.get(m), cis.get(m)) for m in metrics]])
                 if g.get("small"):
                     flagged.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#fff3cd")))
             story += [Paragraph(f"By {escape(feature)}", H2),
                       table(rows, [22, 8] + [70 / max(1, len(metrics))] * len(metrics), long=True, extra=flagged)]
         if any(g.get("small") for d in (res.get("features") or {}).values() for g in d.get("groups") or []):
-            story.append(Paragraph("Highlighted rows (⚑ small) are groups below the minimum size: their "
-                                   "figures and intervals are unreliable.", NOTE))
+            story.append(Paragraph("Highlighted rows (small) are groups below the minimum size: their figures and "
+                                   "intervals are unreliable, and the headline is also given without them.", NOTE))
         for chart in r.charts:
-            story += [Spacer(1, 2 * mm), KeepTogether([Paragraph(escape(chart.name), NOTE), image(chart.png)])]
+            story += [Spacer(1, 2 * mm), KeepTogether([Paragraph(escape(chart.title or chart.name), NOTE),
+                                                            image(chart.png)])]
     return story
 
 
@@ -383,7 +396,8 @@ def _explainability(s: DossierSnapshot, h: _Numbered) -> list:
                      str(f.get("reason"))] for f in flags]
                 story.append(table(rows, [26, 8, 26, 16, 24]))
         for chart in r.charts:
-            story += [Spacer(1, 2 * mm), KeepTogether([Paragraph(escape(chart.name), NOTE), image(chart.png)])]
+            story += [Spacer(1, 2 * mm), KeepTogether([Paragraph(escape(chart.title or chart.name), NOTE),
+                                                            image(chart.png)])]
     return story
 
 

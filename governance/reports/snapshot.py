@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import CharField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from governance.audit import AuditAction
@@ -132,6 +133,7 @@ class ChartImage:
     name: str
     sha256: str
     png: bytes = field(repr=False)
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -318,7 +320,7 @@ class DossierSnapshot:
         """The snapshot as plain JSON (chart bytes replaced by their sha256)."""
         def convert(value: Any) -> Any:
             if isinstance(value, ChartImage):
-                return {"name": value.name, "sha256": value.sha256}
+                return {"name": value.name, "title": value.title, "sha256": value.sha256}
             if dataclasses.is_dataclass(value):
                 return {f.name: convert(getattr(value, f.name)) for f in dataclasses.fields(value)}
             if isinstance(value, dict):
@@ -371,9 +373,9 @@ def _charts_of(report_ids: list[str]) -> dict[str, list[ChartImage]]:
 
     charts: dict[str, list[ChartImage]] = defaultdict(list)
     ids = [int(i) for i in report_ids if str(i).isdigit()]
-    for report_id, name, png, sha in ReportChart.objects.filter(report_id__in=ids).order_by("id").values_list(
-            "report_id", "name", "png", "sha256"):
-        charts[str(report_id)].append(ChartImage(name=name, sha256=sha, png=bytes(png)))
+    for report_id, name, title, png, sha in ReportChart.objects.filter(report_id__in=ids).order_by(
+            "id").values_list("report_id", "name", "title", "png", "sha256"):
+        charts[str(report_id)].append(ChartImage(name=name, sha256=sha, png=bytes(png), title=title))
     return charts
 
 
@@ -540,7 +542,9 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
         ("registry.modelversion", [str(pk) for pk in mv_ids]),
         ("registry.datasetversion", [str(d.id) for d in datasets]),
         ("governance.approvalrequest", [str(r.pk) for r in requests]),
-        ("governance.gatedecision", [str(pk) for pk, _allowed in decision_index]),
+        # As a subquery: a busy model has thousands of decisions, too many for an IN list of parameters.
+        ("governance.gatedecision", GateDecision.objects.filter(model_version_id__in=mv_ids).annotate(
+            text_id=Cast("pk", output_field=CharField())).values("text_id") if decision_index else []),
         ("governance.deployment", [str(d.pk) for d in deployments]),
         ("governance.dossier", _dossier_ids(model)),
     ]
@@ -548,7 +552,7 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
     refs += _report_refs(versions)
     condition = Q()
     for object_type, ids in refs:
-        if ids:
+        if isinstance(ids, QuerySet) or ids:  # a subquery is never evaluated here
             condition |= Q(object_type=object_type, object_id__in=ids)
     covered = checkpoint.size if checkpoint else 0
     event_rows = list(AuditEvent.objects.filter(condition, seq__lte=covered).order_by("seq").values_list(

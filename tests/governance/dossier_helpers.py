@@ -14,13 +14,15 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import TestCase
 
 from governance.audit import audit_log_sequence
 from governance.checkpoints import audit_checkpoint_create
 from governance.gate import gate_evaluate
 from governance.models import ApprovalRequest
-from governance.services.approvals import approval_request_open, approval_request_sign
+from governance.services.approvals import approval_request_open, approval_request_sign, approval_request_withdraw
 from governance.services.deployments import deployment_record
+from governance.services.signatures import approval_request_evidence_changes
 from registry.demo import ARRESTS_MODEL, DIABETES_MODEL, demo_load
 from registry.models import ModelVersion, RegisteredModel
 
@@ -42,6 +44,10 @@ def _pending_or_open(version: ModelVersion, environment: str) -> ApprovalRequest
     """The demo's own pending request for this target (load_demo may open one), else a new one by Emil."""
     pending = ApprovalRequest.objects.filter(model_version=version, environment=environment,
                                              status=ApprovalRequest.Status.PENDING).first()
+    if pending is not None and approval_request_evidence_changes(pending):
+        # Opened by load_demo before the reports the tests compute after it (on-commit work) existed.
+        approval_request_withdraw(actor=pending.requested_by, request=pending, reason="reports computed since")
+        pending = None
     return pending or approval_request_open(actor=User.objects.get(username="emil"), kind="deployment",
                                             model_version=version, environment=environment)
 
@@ -53,7 +59,9 @@ def demo_users_create(settings) -> None:
 
 def demo_governed(settings) -> DemoGoverned:
     demo_users_create(settings)
-    demo_load()
+    # load_demo's later steps (evaluations, monitoring) run tasks after commit: let them run here too.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        demo_load()
     user = User.objects.get
     arrests = RegisteredModel.objects.get(name=ARRESTS_MODEL)
     diabetes = RegisteredModel.objects.get(name=DIABETES_MODEL)
