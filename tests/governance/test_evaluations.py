@@ -19,6 +19,14 @@ from tests.governance.workflow_factories import token_for
 from tests.registry.factories import pickle_canary_bytes, upload
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Evaluations run in-process after commit, also when the suite has a broker (.ci/run's second pass);
+    the worker test goes through the broker instead."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
 EVALUATIONS = "/api/v1/evaluations/"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

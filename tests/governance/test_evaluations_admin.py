@@ -11,6 +11,14 @@ from tests.governance.evaluation_factories import credit_world
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Evaluations run in-process after commit, also when the suite has a broker (.ci/run's second pass);
+    the worker test goes through the broker instead."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
+
+
 def test_report_admin_shows_charts_and_threshold_verdicts(django_capture_on_commit_callbacks):
     # given: an evaluated high-tier version and a threshold it fails
     credit = credit_world("high")

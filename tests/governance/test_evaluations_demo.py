@@ -16,6 +16,14 @@ from registry.loader import model_version_load
 from registry.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Evaluations run in-process after commit, also when the suite has a broker (.ci/run's second pass);
+    the worker test goes through the broker instead."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
 TOLERANCE = 1e-9
 
 

@@ -10,6 +10,14 @@ from tests.governance.workflow_factories import token_for
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Evaluations run in-process after commit, also when the suite has a broker (.ci/run's second pass);
+    the worker test goes through the broker instead."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
+
 MCT_SECTIONS = {"model_details", "model_parameters", "quantitative_analysis", "considerations"}
 MITCHELL_SECTIONS = {"intended_use", "factors", "metrics", "evaluation_data", "training_data",
                      "quantitative_analyses", "ethical_considerations", "caveats_and_recommendations"}

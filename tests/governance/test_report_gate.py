@@ -20,6 +20,14 @@ from tests.governance.workflow_factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Evaluations run in-process after commit, also when the suite has a broker (.ci/run's second pass);
+    the worker test goes through the broker instead."""
+    if "celery_worker" not in request.fixturenames:
+        request.getfixturevalue("celery_eager")
+
+
 def failed(checks) -> dict[str, str]:
     return {c["code"]: c["message"] for c in checks if not c["passed"]}
 
