@@ -28,10 +28,9 @@ class GovernanceConfig(AppConfig):
         from governance.demo_evaluations import demo_evaluations
         from governance.report_selectors import model_version_reports_latest
         from governance.selectors import report_provider_set
-        from registry.demo import demo_step_add as _demo_step_add
 
         report_provider_set(model_version_reports_latest)
-        _demo_step_add(demo_evaluations, order=10)
+        demo_step_add(demo_evaluations, order=10)
 
         # MLflow (issue 8): an open alias alert denies the gate; importing the module registers
         # the webhook's import task in every process, the worker's too.
