@@ -28,9 +28,12 @@ def scoped_to_user(queryset: QuerySet, user: Any, prefix: str) -> QuerySet:
 
 def _pk(value: Any, message: str) -> int:
     try:
-        return int(value)
+        pk = int(value)
     except (TypeError, ValueError):
         raise not_found(message) from None
+    if not 0 < pk < 2**63:  # beyond a database id: missing, not a database error
+        raise not_found(message)
+    return pk
 
 
 # --- the gate's provider ---------------------------------------------------------------------------

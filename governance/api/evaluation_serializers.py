@@ -16,8 +16,8 @@ def _latest(evaluation: Evaluation, kind: str) -> Report | None:
 
 
 class EvaluationRequestInputSerializer(serializers.Serializer):
-    model_version = serializers.IntegerField(min_value=1)
-    dataset_version = serializers.IntegerField(min_value=1)
+    model_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    dataset_version = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     sensitive_features = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
                                                allow_empty=True, max_length=20)
     target_column = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
@@ -34,8 +34,8 @@ class EvaluationRequestInputSerializer(serializers.Serializer):
 
 
 class EvaluationListQuerySerializer(serializers.Serializer):
-    model_version = serializers.IntegerField(required=False, min_value=1)
-    dataset_version = serializers.IntegerField(required=False, min_value=1)
+    model_version = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    dataset_version = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     status = serializers.ChoiceField(choices=Evaluation.Status.choices, required=False)
 
 

@@ -155,7 +155,7 @@ def evaluation_plan(*, model_version: ModelVersion, dataset_version: DatasetVers
     if target not in columns:
         raise _column_error(MISSING_COLUMN.format(column=target, why="is the dataset version's target"),
                             target, "missing_column")
-    sensitive = list(sensitive_features) if sensitive_features else list(dataset_version.sensitive_columns or [])
+    sensitive = list(dict.fromkeys(sensitive_features or dataset_version.sensitive_columns or []))
     if not sensitive:
         raise ApplicationError(NO_SENSITIVE, code="sensitive_features_required",
                                fields={"sensitive_features": [NO_SENSITIVE]})
