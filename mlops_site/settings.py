@@ -4,6 +4,7 @@ Development (DEBUG=1) runs on the embedded defaults: SQLite under var/, Celery e
 files on local disk. Production must set SECRET_KEY and ALLOWED_HOSTS; it fails fast otherwise.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -246,6 +247,15 @@ ATTEST_MLFLOW_TEAM = env_str("ATTEST_MLFLOW_TEAM")
 ATTEST_MLFLOW_RISK_TIER = env_str("ATTEST_MLFLOW_RISK_TIER", "high")
 # The secret given to MLflow when the webhook was created; unset: the receiver answers 503.
 ATTEST_MLFLOW_WEBHOOK_SECRET = env_str("ATTEST_MLFLOW_WEBHOOK_SECRET")
+# --- OIDC sign-in to the admin (governance/oidc.py); unset: password sign-in only ------------
+ATTEST_OIDC_ISSUER = env_str("ATTEST_OIDC_ISSUER")
+ATTEST_OIDC_CLIENT_ID = env_str("ATTEST_OIDC_CLIENT_ID")
+ATTEST_OIDC_CLIENT_SECRET = env_str("ATTEST_OIDC_CLIENT_SECRET")
+ATTEST_OIDC_SCOPES = env_str("ATTEST_OIDC_SCOPES", "openid email profile")
+ATTEST_OIDC_USERNAME_CLAIM = env_str("ATTEST_OIDC_USERNAME_CLAIM", "preferred_username")
+ATTEST_OIDC_ROLES_CLAIM = env_str("ATTEST_OIDC_ROLES_CLAIM", "groups")
+# JSON object: the provider's group/role claim values -> Attest roles, e.g. {"mlops-validators": "model_validator"}
+ATTEST_OIDC_ROLE_MAP = json.loads(env_str("ATTEST_OIDC_ROLE_MAP", "{}"))
 # Per-endpoint body limits (bytes) for small JSON endpoints, below DATA_UPLOAD_MAX_MEMORY_SIZE.
 _SMALL_JSON = env_int("ATTEST_SMALL_JSON_BYTES", 64 * 1024)
 ATTEST_BODY_LIMITS = {
