@@ -5,11 +5,13 @@ features, the gate denying the deployed version (`open_critical_alert`), and a r
 request pending sign-off. Runs after the evaluations (order 10: the high tier needs its reports)
 and before the pending deployment request of governance's demo (order 900).
 
-1. Deploy the arrests classifier to production the way a team would: the ML engineer opens a
+1. Deploy the arrests classifier the way a team would: to production, the ML engineer opens a
    deployment request, the validator, the compliance officer and the risk officer sign it
    (re-authenticating with their demo passwords), CI asks the gate, the engineer records the
-   deployment. The first version the gate would allow (but for the approval) is deployed; if
-   none would (its reports fail the policy's thresholds), the monitor watches v1 undeployed.
+   deployment. Under the default high-tier policy the demo classifiers' fairness reports fail
+   its thresholds, so the gate would refuse production whatever the signatures; the step then
+   deploys to `shadow`, an environment the policy does not cover (the gate allows it without an
+   approval), and says so. With a policy the classifier meets, it goes to production.
 2. A monitor on it (reference: its training data; critical on breach; retraining on critical;
    dataset drift at a quarter of the features).
 3. Two batches from the evaluation split: as it is (clean), and with `age` shifted by 15
@@ -42,6 +44,8 @@ from registry.models import ModelVersion
 
 DEMO_STEP_ORDER = 500
 ENVIRONMENT = "production"
+# Tried in this order; the default policies cover staging and production, not shadow.
+ENVIRONMENTS = (ENVIRONMENT, "shadow")
 CI_USER = "ci-bot"
 # The demo signers and their public demo passwords (governance create_demo_users).
 SIGNERS = (("vera", "attest-demo-challenge"), ("colm", "attest-demo-regulation"), ("rita", "attest-demo-appetite"))
@@ -63,50 +67,63 @@ def _users() -> dict[str, Any]:
     return {user.username: user for user in get_user_model().objects.filter(username__in=names)}
 
 
-def _failing(version: ModelVersion) -> set[str]:
-    checks, _ = gate_checks_compute(model_version=version, environment=ENVIRONMENT,
+def _failing(version: ModelVersion, environment: str = ENVIRONMENT) -> set[str]:
+    checks, _ = gate_checks_compute(model_version=version, environment=environment,
                                     artifact_sha256=version.artifact_sha256)
     return {check["code"] for check in checks if not check["passed"]}
 
 
-def _deploy(*, users: dict[str, Any], log: Callable[[str], None], result: Any) -> ModelVersion | None:
-    """The deployed arrests version (deploying the first one the gate would allow with an approval)."""
-    live = (Deployment.objects.filter(model__name=ARRESTS_MODEL, environment=ENVIRONMENT)
+def _approve(*, version: ModelVersion, environment: str, users: dict[str, Any]) -> ApprovalRequest:
+    """An approved deployment request: opened by the ML engineer, signed by the three officers."""
+    request = (ApprovalRequest.objects.filter(model_version=version, environment=environment,
+                                              kind=ApprovalRequest.Kind.DEPLOYMENT,
+                                              status=ApprovalRequest.Status.APPROVED).first()
+               or approval_request_open(actor=users[DEMO_ML_ENGINEER], kind=ApprovalRequest.Kind.DEPLOYMENT,
+                                        model_version=version, environment=environment))
+    for name, password in SIGNERS:
+        request.refresh_from_db()
+        if request.status != ApprovalRequest.Status.PENDING:
+            break
+        if not request.signatures.filter(signer=users[name]).exists():
+            approval_request_sign(actor=users[name], request=request, password=password, meaning="approve",
+                                  reason="Demo: evidence reviewed; fit for this environment.")
+    return request
+
+
+def _deploy(*, users: dict[str, Any], log: Callable[[str], None], result: Any) -> tuple[ModelVersion, str] | None:
+    """(version, environment) of the arrests classifier's deployment, deploying it when there is none.
+
+    Production first, through the whole sign-off; when the gate would refuse every version there
+    for more than a missing approval (the default high-tier policy's fairness thresholds), the
+    shadow environment, which that policy does not cover (the gate needs no approval there).
+    """
+    live = (Deployment.objects.filter(model__name=ARRESTS_MODEL, environment__in=ENVIRONMENTS)
             .select_related("model_version__model").order_by("-deployed_at").first())
     if live is not None:
-        result.skipped.append(f"deployment of {live.model_version} to {ENVIRONMENT}")
-        log(f"  already there: {live.model_version} deployed to {ENVIRONMENT}")
-        return live.model_version
-    engineer, ci = users[DEMO_ML_ENGINEER], users[CI_USER]
-    for version in ModelVersion.objects.filter(model__name=ARRESTS_MODEL).select_related("model").order_by("version"):
-        blocking = _failing(version) - APPROVAL_CHECKS
-        if blocking:
-            log(f"  {version} is not deployable here: the gate would still fail {', '.join(sorted(blocking))}")
-            continue
-        request = (ApprovalRequest.objects.filter(model_version=version, environment=ENVIRONMENT,
-                                                  kind=ApprovalRequest.Kind.DEPLOYMENT,
-                                                  status=ApprovalRequest.Status.APPROVED).first()
-                   or approval_request_open(actor=engineer, kind=ApprovalRequest.Kind.DEPLOYMENT,
-                                            model_version=version, environment=ENVIRONMENT))
-        for name, password in SIGNERS:
-            request.refresh_from_db()
-            if request.status != ApprovalRequest.Status.PENDING:
-                break
-            if request.signatures.filter(signer=users[name]).exists():
+        result.skipped.append(f"deployment of {live.model_version} to {live.environment}")
+        log(f"  already there: {live.model_version} deployed to {live.environment}")
+        return live.model_version, live.environment
+    versions = list(ModelVersion.objects.filter(model__name=ARRESTS_MODEL).select_related("model").order_by("version"))
+    for environment in ENVIRONMENTS:
+        for version in versions:
+            failing = _failing(version, environment)
+            if failing - APPROVAL_CHECKS:
+                log(f"  {version} cannot go to {environment}: the gate would still fail "
+                    f"{', '.join(sorted(failing - APPROVAL_CHECKS))}")
                 continue
-            approval_request_sign(actor=users[name], request=request, password=password, meaning="approve",
-                                  reason="Demo: evidence reviewed; fit for production.")
-        decision = gate_evaluate(actor=ci, model_name=version.model.name, version=version.version,
-                                 environment=ENVIRONMENT, artifact_sha256=version.artifact_sha256)
-        if not decision.allowed:
-            failed = [c["code"] for c in decision.checks if not c["passed"]]
-            log(f"  the gate denied {version} after sign-off: {', '.join(failed)}")
-            continue
-        deployment_record(actor=engineer, model_version=version, environment=ENVIRONMENT,
-                          decision_id=decision.decision_id)
-        result.created.append(f"deployment of {version} to {ENVIRONMENT}")
-        log(f"  registered deployment of {version} to {ENVIRONMENT} (request #{request.pk}, 3 signatures)")
-        return version
+            request = _approve(version=version, environment=environment, users=users) if failing else None
+            decision = gate_evaluate(actor=users[CI_USER], model_name=version.model.name, version=version.version,
+                                     environment=environment, artifact_sha256=version.artifact_sha256)
+            if not decision.allowed:
+                log(f"  the gate denied {version} for {environment}: "
+                    + ", ".join(c["code"] for c in decision.checks if not c["passed"]))
+                continue
+            deployment_record(actor=users[DEMO_ML_ENGINEER], model_version=version, environment=environment,
+                              decision_id=decision.decision_id)
+            how = f"approval request #{request.pk}, 3 signatures" if request else "no approval needed there"
+            result.created.append(f"deployment of {version} to {environment}")
+            log(f"  registered deployment of {version} to {environment} ({how}; gate decision {decision.decision_id})")
+            return version, environment
     return None
 
 
@@ -132,27 +149,31 @@ def demo_monitoring(*, log: Callable[[str], None], result: Any) -> None:
     if DEMO_ML_ENGINEER not in users or CI_USER not in users:
         return
     log("Monitoring: deployment, drift monitor, a clean and a drifted batch")
+    deployed = None
     try:
-        version = _deploy(users=users, log=log, result=result) if all(n in users for n, _ in SIGNERS) else None
+        if all(name in users for name, _ in SIGNERS):
+            deployed = _deploy(users=users, log=log, result=result)
     except ApplicationError as exc:
         log(f"  deployment skipped: {exc.code}: {exc.message}")
-        version = None
-    if version is None:
+    if deployed is None:
         version = ModelVersion.objects.filter(model__name=ARRESTS_MODEL).order_by("version").first()
         if version is None:
             return
+        environment = ENVIRONMENT
         log(f"  monitoring {version} without a deployment")
+    else:
+        version, environment = deployed
     engineer = users[DEMO_ML_ENGINEER]
-    monitor = DriftMonitor.objects.filter(model_version=version, environment=ENVIRONMENT).first()
+    monitor = DriftMonitor.objects.filter(model_version=version, environment=environment).first()
     if monitor is None:
-        monitor = drift_monitor_create(actor=engineer, model_version=version, environment=ENVIRONMENT,
+        monitor = drift_monitor_create(actor=engineer, model_version=version, environment=environment,
                                        breach_severity="critical", retrain_on_critical=True, drift_share=0.25)
-        result.created.append(f"drift monitor #{monitor.pk} of {version} @ {ENVIRONMENT}")
-        log(f"  registered drift monitor #{monitor.pk} of {version} @ {ENVIRONMENT} "
+        result.created.append(f"drift monitor #{monitor.pk} of {version} @ {environment}")
+        log(f"  registered drift monitor #{monitor.pk} of {version} @ {environment} "
             f"({len(monitor.features)} features)")
     else:
         result.skipped.append(f"drift monitor #{monitor.pk}")
-        log(f"  already there: drift monitor #{monitor.pk} of {version} @ {ENVIRONMENT}")
+        log(f"  already there: drift monitor #{monitor.pk} of {version} @ {environment}")
     sent = False
     for label, content in _batches(version):
         batch, created = monitoring_batch_ingest(actor=engineer, monitor=monitor,
@@ -172,9 +193,9 @@ def demo_monitoring(*, log: Callable[[str], None], result: Any) -> None:
     if sent:
         # What CI would hear now: a stored, audited denial naming the alert.
         decision = gate_evaluate(actor=users[CI_USER], model_name=version.model.name, version=version.version,
-                                 environment=ENVIRONMENT, artifact_sha256=version.artifact_sha256)
+                                 environment=environment, artifact_sha256=version.artifact_sha256)
         failing = [c["code"] for c in decision.checks if not c["passed"]]
-        log(f"  gate for {version} @ {ENVIRONMENT}: {'allowed' if decision.allowed else 'denied'} "
+        log(f"  gate for {version} @ {environment}: {'allowed' if decision.allowed else 'denied'} "
             f"({', '.join(failing)})")
     for alert in alerts:
         log(f"  critical alert #{alert.pk} {alert.status}: {alert.title}"

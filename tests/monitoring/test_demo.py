@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from governance.gate import gate_checks_compute
-from governance.models import ApprovalRequest, GateDecision
+from governance.models import ApprovalRequest, Deployment, GateDecision
 from monitoring.demo import ENVIRONMENT
 from monitoring.models import AlertSignature, ComplianceAlert, DriftMonitor, DriftResult, MonitoringBatch
 from monitoring.services.alerts import alert_signature_verify, compliance_alert_resolve
@@ -25,10 +25,14 @@ def _demo() -> str:
     return out.getvalue()
 
 
-def _alert_check(version) -> dict:
-    checks, _ = gate_checks_compute(model_version=version, environment=ENVIRONMENT,
+def _checks(version, environment) -> list[dict]:
+    checks, _ = gate_checks_compute(model_version=version, environment=environment,
                                     artifact_sha256=version.artifact_sha256)
-    return next(c for c in checks if c["code"] == "open_critical_alert")
+    return checks
+
+
+def _alert_check(version, environment=ENVIRONMENT) -> dict:
+    return next(c for c in _checks(version, environment) if c["code"] == "open_critical_alert")
 
 
 def test_the_demo_shows_a_critical_alert_a_denied_gate_and_a_pending_retraining(settings, audit_flush,
@@ -37,10 +41,14 @@ def test_the_demo_shows_a_critical_alert_a_denied_gate_and_a_pending_retraining(
     settings.DEBUG = True
     # when
     output = _demo()
-    # then: one monitor on the arrests classifier, a clean and a drifted batch, one result each
+    # then: the arrests classifier is deployed (shadow: the default high-tier policy's fairness thresholds
+    # keep it out of production) and watched there
     monitor = DriftMonitor.objects.get()
     version = monitor.model_version
     assert version.model.name == ARRESTS_MODEL
+    deployment = Deployment.objects.get(model_version=version)
+    assert deployment.environment == monitor.environment == "shadow"
+    assert GateDecision.objects.get(decision_id=deployment.decision.decision_id).allowed is True
     assert MonitoringBatch.objects.filter(monitor=monitor).count() == 2
     clean, drifted = DriftResult.objects.order_by("batch_id")
     assert (clean.dataset_drift, clean.severity) == (False, "")
@@ -58,8 +66,8 @@ def test_the_demo_shows_a_critical_alert_a_denied_gate_and_a_pending_retraining(
     first_critical = ComplianceAlert.objects.filter(severity="critical").order_by("first_seen_at", "pk").first()
     assert check["passed"] is False
     assert check["message"].startswith(f"Critical compliance alert #{first_critical.pk} is open")
-    denial = GateDecision.objects.filter(model_version=version, allowed=False).order_by("-evaluated_at").first()
-    assert not next(c for c in denial.checks if c["code"] == "open_critical_alert")["passed"]
+    denial = GateDecision.objects.filter(model_version=version, environment="shadow", allowed=False).get()
+    assert [c["code"] for c in denial.checks if not c["passed"]] == ["open_critical_alert"]
     # a retraining request is pending, with the alert as its reason
     request = alert.retraining_request
     assert (request.kind, request.status) == ("retraining", "pending")
@@ -74,6 +82,7 @@ def test_the_demo_shows_a_critical_alert_a_denied_gate_and_a_pending_retraining(
     # then: the gate's alert check passes, the signatures bind, the log verifies
     assert _alert_check(version) == {"code": "open_critical_alert", "passed": True,
                                      "message": "No open critical alert."}
+    assert [c["code"] for c in _checks(version, "shadow") if not c["passed"]] == []  # the gate allows again
     assert all(alert_signature_verify(s) for s in AlertSignature.objects.all())
     assert AlertSignature.objects.filter(signer=colm, meaning="resolve").count() >= 1
     assert ApprovalRequest.objects.get(pk=request.pk).status == "pending"  # retraining is still gated
