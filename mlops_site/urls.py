@@ -23,3 +23,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
 ]
+
+handler404 = "mlops_site.common.api.exception_handler.page_not_found"
+handler500 = "mlops_site.common.api.exception_handler.server_error"

@@ -27,6 +27,7 @@ from governance.services.approvals import (
     signer_allowed_check,
 )
 from governance.services.policies import policy_update
+from mlops_site.common.api.schema_hooks import paginated
 from registry import selectors as registry_selectors
 from registry.api.serializers import ErrorResponseSerializer
 
@@ -136,7 +137,7 @@ class PolicyListUpdateApi(APIView):
 
     @extend_schema(summary="List approval policies",
                    parameters=[OpenApiParameter("all", bool, description="every version, not only the current")],
-                   responses={200: PolicyOutputSerializer(many=True), **READ_ERRORS})
+                   responses={200: paginated(PolicyOutputSerializer, "PaginatedPolicyList"), **READ_ERRORS})
     def get(self, request: Request) -> Response:
         if not user_can(request.user, Action.POLICY_READ):
             raise errors.action_forbidden(user=request.user, action="read policies")

@@ -24,6 +24,7 @@ from governance.api.evaluation_serializers import (
 from governance.model_card import model_card_build
 from governance.services.evaluations import evaluation_request
 from mlops_site.common.api.pagination import DefaultPagination
+from mlops_site.common.api.schema_hooks import paginated
 from registry import selectors as registry_selectors
 from registry.api.serializers import ErrorResponseSerializer
 
@@ -39,7 +40,8 @@ class EvaluationListCreateApi(APIView):
     @extend_schema(summary="List evaluations", parameters=[
         OpenApiParameter("model_version", int), OpenApiParameter("dataset_version", int),
         OpenApiParameter("status", str, enum=["queued", "running", "succeeded", "failed"])],
-        responses={200: EvaluationOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR})
+        responses={200: paginated(EvaluationOutputSerializer, "PaginatedEvaluationList"), 400: ERROR, 401: ERROR,
+                   403: ERROR})
     def get(self, request: Request) -> Response:
         query = EvaluationListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -18,6 +18,7 @@ from governance.audit import audit_log_sequence, audit_seq_for_entry
 from governance.gate import gate_evaluate
 from governance.services.deployments import deployment_record
 from mlops_site.common.api.pagination import DefaultPagination
+from mlops_site.common.api.schema_hooks import paginated
 from registry import selectors as registry_selectors
 from registry.api.serializers import ErrorResponseSerializer
 
@@ -62,7 +63,8 @@ class DeploymentListRecordApi(APIView):
     @extend_schema(summary="List deployments, or what was live at a time", parameters=[
         OpenApiParameter("environment", str), OpenApiParameter("model", str),
         OpenApiParameter("at", str, description="ISO 8601 time: what was live then")],
-        responses={200: DeploymentOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR})
+        responses={200: paginated(DeploymentOutputSerializer, "PaginatedDeploymentList"), 400: ERROR, 401: ERROR,
+                   403: ERROR})
     def get(self, request: Request) -> Response:
         query = DeploymentListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -199,7 +199,7 @@ class ModelVersionOutputSerializer(serializers.ModelSerializer):
     feature_names = serializers.ListField(child=serializers.CharField())
     training_datasets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     evaluation_datasets = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    parent = serializers.PrimaryKeyRelatedField(read_only=True)
+    parent = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     authors = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
     created_by = serializers.CharField(source="created_by.username")
 

@@ -9,6 +9,8 @@ never written out by hand:
   read; a list answers 200 with nothing in it) with an error body and nothing else;
 - a granted role on another team's object (`team_scoped` rows), unless the role reads every team
   (governance roles, administrators): 404/403 with no data;
+- a `webhook` row (a receiver whose credential is an HMAC signature, not a user): 401 for every
+  caller, token or not, when the request is not signed;
 - otherwise: 2xx, or one of the row's `ok_codes` (a workflow refusal that comes after
   authorization, e.g. `separation_of_duties` for the model's author).
 
@@ -240,4 +242,13 @@ ROWS.update({
                                                   body=_reason, note="team or alert.manage (warning alert)"),
     ("POST", "/api/v1/alerts/{id}/dismiss/"): Row(REGISTRY_READ, "alert", permitted=_MONITOR_WRITERS,
                                                   body=_reason, note="team or alert.manage (warning alert)"),
+})
+
+# Machine-to-machine receivers: no user; an HMAC signature is the credential, and a user's token is
+# no substitute: every caller without the signature gets 401 (the matrix test configures the secret).
+ROWS.update({
+    ("POST", "/api/v1/mlflow/webhook/"): Row(
+        "", kind="webhook", body=lambda s, w: {"entity": "model_version", "action": "created",
+                                               "data": {"name": s.model.name, "version": "1"}},
+        note="HMAC-signed by MLflow (issue 8)"),
 })

@@ -47,7 +47,9 @@ PREFERRED = ("ml_engineer", "data_scientist", "model_validator", "compliance_off
 
 
 def write_operations() -> list[tuple[str, str]]:
-    return sorted(op for op in operations.all_operations() if op[0] in ("POST", "PUT", "PATCH"))
+    """Writes a user makes (a webhook receiver takes a signed body it does not map onto fields)."""
+    return sorted(op for op in operations.all_operations() if op[0] in ("POST", "PUT", "PATCH")
+                  and not (op in ROWS and ROWS[op].kind == "webhook"))
 
 
 def declared_fields(method: str, path: str) -> set[str]:

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks as st_checks
 
 from tests.security import operations
+from tests.security.test_authz_matrix import enable_receivers
 from tests.security.world import build_world
 
 EXAMPLES = int(os.environ.get("ATTEST_FUZZ_EXAMPLES", "25"))
@@ -70,6 +71,7 @@ def settings_fixture_for_fuzz(settings):
     settings.ALLOWED_HOSTS = ["*"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
     settings.ATTEST_WEBHOOK_URLS = []
+    enable_receivers(settings)
     return settings
 
 

@@ -84,3 +84,30 @@ def exception_handler(exc, context):
         code = "payload_too_large"
     response.data = error_body(code, message, fields)
     return response
+
+
+# --- Django's own error views (URLs no view matched, uncaught errors) --------------------------------
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception=None):
+    """urls.handler404: a path no API route matches (e.g. /api/v1/models/-1/) gets the error contract."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "No API operation at this path."), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """urls.handler500: an uncaught error under /api/ still answers the error contract."""
+    from django.http import JsonResponse
+    from django.views import defaults
+
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "The server failed; the request changed nothing."),
+                            status=500)
+    return defaults.server_error(request)

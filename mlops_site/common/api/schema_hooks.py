@@ -42,3 +42,13 @@ def error_responses_postprocess(result, generator, request, public):
                 operation["responses"].setdefault(status, {
                     "description": description, "content": {"application/json": {"schema": reference}}})
     return result
+
+
+def paginated(serializer_class, name: str):
+    """The schema of a list an APIView paginates by hand: {"count", "next", "previous", "results"}."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    return inline_serializer(name=name, fields={
+        "count": serializers.IntegerField(), "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True), "results": serializer_class(many=True)})
