@@ -32,7 +32,7 @@ from governance.services.signatures import approval_request_evidence_changes, si
 from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
 from mlops_site.common.roles import Role
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import RegisteredModel
 
 Status = ApprovalRequest.Status
 
@@ -472,7 +472,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         return response
 
     def _evidence_context(self, target: ApprovalRequest, *, viewer: Any) -> dict[str, Any]:
-        from governance.dashboard_selectors import drift_status, report_panels
+        from governance.dashboard_selectors import drift_status, report_panels, retraining_focus_version
         from registry.admin import lineage_columns
 
         version = target.model_version
@@ -483,13 +483,13 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         # The same comparison and words as the signing service's 409 evidence_stale refusal.
         changed = approval_request_evidence_changes(target) if target.status == Status.PENDING else []
         signatures = list(target.signatures.all())
-        # A retraining request is about the live version: its evidence is that version's.
-        shown = version
-        if shown is None and (target.evidence.get("live_version") or {}).get("id"):
-            shown = ModelVersion.objects.select_related("model").filter(
-                pk=target.evidence["live_version"]["id"]).first()
+        # A retraining request is about the version in production (or the one whose drift asked for it).
+        shown, shown_why = version, ""
+        if shown is None:
+            shown, shown_why = retraining_focus_version(user=viewer, model=target.model)
         return {
             "target": target, "model": target.model, "version": version, "shown_version": shown,
+            "shown_why": shown_why,
             "authors": list(version.authors.values_list("username", flat=True)) if version else [],
             "evidence": target.evidence, "evidence_json": json.dumps(target.evidence, indent=2, sort_keys=True),
             "datasets": target.evidence.get("datasets") or target.evidence.get("proposed_datasets") or [],

@@ -170,13 +170,22 @@ _monitoring: dict[str, Callable[..., Any]] = {}
 
 
 def monitoring_readers_set(*, alert_list: Callable[..., Any] | None, monitor_list: Callable[..., Any] | None,
-                           admin_url: Callable[..., str] | None = None) -> None:
-    """Install (or, with None, remove) monitoring's scoped readers."""
+                           admin_url: Callable[..., str] | None = None,
+                           can_handle_alert: Callable[[Any, Any], bool] | None = None) -> None:
+    """Install (or, with None, remove) monitoring's scoped readers and its rule for who handles an alert."""
     _monitoring.clear()
     if alert_list is not None and monitor_list is not None:
         _monitoring.update(alert_list=alert_list, monitor_list=monitor_list)
         if admin_url is not None:
             _monitoring["admin_url"] = admin_url
+        if can_handle_alert is not None:
+            _monitoring["can_handle_alert"] = can_handle_alert
+
+
+def alert_may_handle(*, user: Any, alert: Any) -> bool:
+    """Monitoring's rule for acting on an alert; False when monitoring is not installed."""
+    rule = _monitoring.get("can_handle_alert")
+    return bool(rule is not None and rule(user, alert))
 
 
 def _alert_list(user: Any):
@@ -220,6 +229,22 @@ def drift_status(*, user: Any, version: ModelVersion) -> dict[str, Any] | None:
     for alert in alerts:
         alert.admin_url = _admin_url(alert)
     return {"monitors": monitors, "alerts": alerts}
+
+
+def retraining_focus_version(*, user: Any, model: RegisteredModel) -> tuple[ModelVersion | None, str]:
+    """The version a retraining request is about, and why: the live one, else the newest one watched by a
+    drift monitor (the one whose alert asked for retraining), else the newest one the user may read."""
+    live = selectors.model_live_version(model=model)
+    if live is not None:
+        return live, "live"
+    reader = _monitoring.get("monitor_list")
+    if reader is not None:
+        monitor = (reader(user=user).filter(model_version__model=model).select_related("model_version__model")
+                   .order_by("-model_version__version").first())
+        if monitor is not None:
+            return monitor.model_version, "watched by a drift monitor, not deployed"
+    newest = registry_selectors.model_version_list(user=user).filter(model=model).order_by("-version").first()
+    return newest, "the newest version, not deployed"
 
 
 # --- reports (fairness, explainability) -------------------------------------------------------------

@@ -35,7 +35,8 @@ class AttestAdminConfig(AdminConfig):
 
         if not apps.is_installed("monitoring"):
             return
+        from monitoring.access import can_handle_alert
         from monitoring.selectors import compliance_alert_list, drift_monitor_list
 
         monitoring_readers_set(alert_list=compliance_alert_list, monitor_list=drift_monitor_list,
-                               admin_url=monitoring_admin_url)
+                               admin_url=monitoring_admin_url, can_handle_alert=can_handle_alert)

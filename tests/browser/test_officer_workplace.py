@@ -155,6 +155,13 @@ def auditor_reads_without_changing(login, request: ApprovalRequest) -> None:
         aldo.goto(path)
         assert aldo.page.locator("input[name=_save], input[name=_continue], a.deletelink").count() == 0, path
     assert event.hash in aldo.page.content() and event.prev_hash in aldo.page.content()
+    # an alert: no act button, and the act page offers no form
+    alert = ComplianceAlert.objects.filter(status="open").order_by("pk").first()
+    aldo.goto(f"/admin/monitoring/compliancealert/{alert.pk}/change/")
+    assert aldo.page.locator("#alert-actions").is_visible() and aldo.page.locator("#alert-act").count() == 0
+    aldo.shot("07b-alert-auditor")
+    aldo.goto(f"/admin/monitoring/compliancealert/{alert.pk}/act/")
+    assert aldo.page.locator("select[name=action], input[name=password]").count() == 0
     # nothing the auditor did wrote an event
     assert AuditEvent.objects.count() + AuditQueueEntry.objects.count() == events_before
 

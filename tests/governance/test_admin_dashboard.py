@@ -193,3 +193,16 @@ def test_session_timeout_comes_from_the_environment():
     assert cookie_age() == "1800 True True"
     assert cookie_age(ATTEST_SESSION_TIMEOUT_MINUTES="15") == "900 True True"
     assert cookie_age(ATTEST_SESSION_EXPIRE_AT_BROWSER_CLOSE="0") == "1800 True False"
+
+
+def test_a_retraining_sign_off_shows_the_evidence_of_the_version_it_is_about(world):
+    # given: a retraining request for a model with nothing deployed and no monitor
+    request = approval_request_open(actor=world.engineer, kind="retraining", model=world.model,
+                                    reason="Accuracy fell in production.")
+    # when
+    page = login(world.compliance).get(reverse("admin:governance_approvalrequest_sign", args=[request.pk]))
+    # then: the newest version's lineage, reports and drift stand in for the live one
+    assert page.status_code == 200
+    assert (page.context["shown_version"], page.context["shown_why"]) == (world.v1, "the newest version, not deployed")
+    assert page.context["lineage"]["me"]["label"] == f"{world.model.name} v1"
+    assert "evidence shown for" in page.content.decode()
