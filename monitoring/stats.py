@@ -141,18 +141,24 @@ class ReferenceProfile:
 
 # --- profiling ------------------------------------------------------------------------------------
 
-def _numeric_array(series: pd.Series) -> tuple[np.ndarray, int, int]:
-    """(non-null float64 values, nulls, of which non-numeric values coerced to null)."""
+def _numeric_array(series: pd.Series) -> tuple[np.ndarray, int, int, int]:
+    """(finite float64 values, values dropped, of which non-numeric text, of which +-infinity).
+
+    Everything dropped counts as null in the details; non-numeric text and infinities are also
+    reported on their own."""
     raw_nulls = int(series.isna().sum())
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype("float64")
     if not pd.api.types.is_numeric_dtype(series.dtype):
         series = pd.to_numeric(series, errors="coerce")
     values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    finite = ~np.isnan(values)
-    values = values[finite] if not finite.all() else values
-    nulls = len(series) - len(values)
-    return values, nulls, nulls - raw_nulls
+    finite = np.isfinite(values)
+    infinite = 0
+    if not finite.all():
+        infinite = int(np.isinf(values).sum())
+        values = values[finite]
+    dropped = len(series) - len(values)
+    return values, dropped, dropped - raw_nulls - infinite, infinite
 
 
 def _category_counts(series: pd.Series) -> tuple[dict[str, int], int]:
@@ -213,7 +219,7 @@ def _feature_profile(series: pd.Series, spec: FeatureSpec) -> FeatureProfile:
         categories, nulls = _category_counts(series)
         return FeatureProfile(spec=spec, n=sum(categories.values()), nulls=nulls, n_unique=len(categories),
                               categories=categories)
-    values, nulls, _ = _numeric_array(series)
+    values, nulls, _, _ = _numeric_array(series)
     n = len(values)
     profile = FeatureProfile(spec=spec, n=n, nulls=nulls, n_unique=0, data=values)
     if n == 0:
@@ -431,10 +437,12 @@ def _shares(keys: list[Any], counts: np.ndarray) -> dict[str, float]:
 
 def _numeric_feature(fp: FeatureProfile, spec: FeatureSpec, test: str, current: pd.Series,
                      details: dict[str, Any]) -> tuple[float | None, float | None]:
-    values, nulls, coerced = _numeric_array(current)
+    values, nulls, coerced, infinite = _numeric_array(current)
     details.update(_null_details(fp, len(values), nulls))
     if coerced:
         details["non_numeric_current"] = coerced
+    if infinite:
+        details["infinite_current"] = infinite
     if fp.n == 0 or len(values) == 0:
         details["skipped"] = "no non-null reference values" if fp.n == 0 else "no non-null current values"
         return None, None

@@ -425,3 +425,19 @@ def test_threads_give_the_same_result_in_spec_order():
                              progress=lambda done, total, name: calls.append((done, total)))
     assert threaded == single
     assert calls == [(k, 5) for k in range(1, 6)]
+
+
+def test_infinities_are_dropped_like_nulls_and_reported():
+    rng = np.random.default_rng(15)
+    ref = rng.normal(size=3000)
+    ref_inf = np.concatenate([ref, [np.inf, -np.inf]])
+    cur = rng.normal(size=2000)
+    cur_inf = np.concatenate([cur, [np.inf, np.nan]])
+    for test in ("ks", "wasserstein", "psi", "jensenshannon"):
+        result = numeric_drift(ref_inf, cur_inf, test)
+        clean = numeric_drift(ref, cur, test)
+        assert result["statistic"] == clean["statistic"], test
+        assert math.isfinite(result["statistic"]), test
+        assert (result["details"]["null_reference"], result["details"]["null_current"]) == (2, 2)
+        assert result["details"]["infinite_current"] == 1
+    json.dumps(result, allow_nan=False)
