@@ -6,10 +6,14 @@ parser or authentication runs, so it changes nothing. Uploads keep their own lim
 (ATTEST_MAX_UPLOAD_BYTES, enforced while the file streams in).
 """
 
+import logging
+
 from django.conf import settings
 from django.http import JsonResponse
 
 from mlops_site.common.api.exception_handler import error_body
+
+logger = logging.getLogger(__name__)
 
 
 def body_limit_for(path: str) -> int | None:
@@ -34,6 +38,8 @@ class BodyLimitMiddleware:
             except ValueError:
                 length = 0
             if length > limit:
+                logger.warning("request body over the endpoint's limit", extra={
+                    "path": request.path_info, "content_length": length, "limit": limit})
                 return JsonResponse(error_body(
                     "payload_too_large",
                     f"The request body ({length} bytes) is larger than this endpoint's limit of {limit} bytes.",
