@@ -55,12 +55,12 @@ def _performance_metrics(model_version: ModelVersion, fairness: Report | None) -
         if value is not None:
             rows.append(_metric(name, value, slice_="overall", source=source))
     ci = results.get("ci") or {}
-    for name, value in (results.get("headline") or {}).items():
+    for name, value in sorted((results.get("headline") or {}).items(), key=lambda item: item[0]):
         if name != "where" and value is not None:
             where = ((results.get("headline") or {}).get("where") or {}).get(name) or {}
             rows.append(_metric(name, value, slice_=f"worst: {where.get('feature')}={where.get('group')}",
                                 source=source, ci=ci.get(name)))
-    for feature, entry in (results.get("features") or {}).items():
+    for feature, entry in sorted((results.get("features") or {}).items(), key=lambda item: item[0]):
         if "×" in feature:
             continue  # intersections stay in the report; the card lists single features
         for group in entry.get("groups", []):
@@ -80,7 +80,9 @@ def model_card_build(*, model_version: ModelVersion, chart_url: Callable[[Report
     fairness, explainability = reports.get("fairness"), reports.get("explainability")
     fresults = fairness.results if fairness else {}
     eresults = explainability.results if explainability else {}
-    sensitive = [f for f in (fresults.get("features") or {}) if "×" not in f]
+    # The evaluation's list gives the order (PostgreSQL's jsonb keeps no key order).
+    sensitive = [f for f in (fairness.evaluation.sensitive_features if fairness else [])
+                 if f in (fresults.get("features") or {})]
     proxy = eresults.get("proxy_check") or {}
     ethical = [{"name": f"{flag['feature']} ranks #{flag['rank']} in importance and "
                         + ("is a sensitive column" if flag.get("reason") == "sensitive column"
@@ -135,7 +137,7 @@ def model_card_build(*, model_version: ModelVersion, chart_url: Callable[[Report
         # Mitchell et al. 2019 section names
         "intended_use": intended_use,
         "factors": {"sensitive_features": sensitive, "binning": fresults.get("binning"),
-                    "intersections": [f for f in (fresults.get("features") or {}) if "×" in f]},
+                    "intersections": sorted(f for f in (fresults.get("features") or {}) if "×" in f)},
         "metrics": {"performance": sorted(model_version.metrics or {}),
                     "fairness": sorted(k for k in (fresults.get("headline") or {}) if k != "where"),
                     "decision_threshold": "the model's own predict()", "bootstrap": fresults.get("ci") and {
