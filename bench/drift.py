@@ -47,6 +47,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -338,27 +339,30 @@ def compare(config: list[dict[str, Any]], ours: dict[str, Any], peer: dict[str, 
 
 def measure(size: int, args: argparse.Namespace, peer_python: Path | None) -> dict[str, Any]:
     config = columns()
-    data_dir = DATA_ROOT / f"rows_{size}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log(f"{size:,} rows per side: generating and writing Parquet to {data_dir}")
-    ref, cur = frames(size)
-    ref.to_parquet(data_dir / "reference.parquet", index=False)
-    cur.to_parquet(data_dir / "current.parquet", index=False)
-    del ref, cur
-    config_path = data_dir / "config.json"
-    config_path.write_text(json.dumps(config))
-    repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
-    ours = run_child(Path(sys.executable), "attest", data_dir, config_path, repeats)
-    log(f"{size:,}: Attest {ours['seconds']:.2f} s, median of {', '.join(f'{x:.2f}' for x in ours['all_seconds'])} "
-        f"(profile {ours['profile_seconds']:.2f} s; cached profile {ours['cached_seconds']:.2f} s; 2 threads "
-        f"{ours['threads2_seconds']:.2f} s), peak {ours['peak_mb']:.0f} MB")
-    peer = None
-    if peer_python is not None:
-        peer = run_child(peer_python, "evidently", data_dir, config_path)
-        log(f"{size:,}: Evidently {peer['seconds']:.2f} s, peak {peer['peak_mb']:.0f} MB")
-    if not args.keep_data:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    return {"size": size, "config": config, "ours": ours, "peer": peer,
+    # A directory of this run's own: two runs at once (say, a test suite on two databases) never share files.
+    DATA_ROOT.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"rows_{size}_", dir=DATA_ROOT))
+    try:
+        log(f"{size:,} rows per side: generating and writing Parquet to {data_dir}")
+        ref, cur = frames(size)
+        ref.to_parquet(data_dir / "reference.parquet", index=False)
+        cur.to_parquet(data_dir / "current.parquet", index=False)
+        del ref, cur
+        config_path = data_dir / "config.json"
+        config_path.write_text(json.dumps(config))
+        repeats = args.repeats if args.repeats is not None else (1 if args.quick else 3)
+        ours = run_child(Path(sys.executable), "attest", data_dir, config_path, repeats)
+        log(f"{size:,}: Attest {ours['seconds']:.2f} s, median of {', '.join(f'{x:.2f}' for x in ours['all_seconds'])} "
+            f"(profile {ours['profile_seconds']:.2f} s; cached profile {ours['cached_seconds']:.2f} s; 2 threads "
+            f"{ours['threads2_seconds']:.2f} s), peak {ours['peak_mb']:.0f} MB")
+        peer = None
+        if peer_python is not None:
+            peer = run_child(peer_python, "evidently", data_dir, config_path)
+            log(f"{size:,}: Evidently {peer['seconds']:.2f} s, peak {peer['peak_mb']:.0f} MB")
+    finally:
+        if not args.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return {"size": size, "config": config, "ours": ours, "peer": peer, "data_dir": str(data_dir),
             "comparison": None if peer is None else compare(config, ours, peer)}
 
 
@@ -400,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - wall
 
     figures: dict[str, Any] = {"features": FEATURES, "numeric": NUMERIC, "categorical": len(CATEGORICAL),
-                               "sizes": list(sizes), "wall_seconds": round(wall, 1)}
+                               "sizes": list(sizes), "wall_seconds": round(wall, 1),
+                               "data_dirs": [run["data_dir"] for run in runs], "data_kept": args.keep_data}
     rows = []
     for run in runs:
         size, ours, peer = run["size"], run["ours"], run["peer"]

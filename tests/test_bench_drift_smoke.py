@@ -40,4 +40,7 @@ def test_drift_bench_quick_without_evidently_prints_the_contract_result_line():
     assert figures["goals"]["shifted_features_detected"] is True
     assert figures["goals"]["ratio_largest_ge_20"] is None
     assert "| rows per side" in done.stdout  # the readable table came before the JSON line
-    assert not (REPO_ROOT / "var" / "bench" / "drift-data" / "rows_2000").exists()  # data removed afterwards
+    # each size wrote its Parquet files to a directory of this run's own, removed afterwards
+    assert len(set(figures["data_dirs"])) == len(figures["sizes"])
+    assert figures["data_kept"] is False
+    assert not any(Path(path).exists() for path in figures["data_dirs"])
