@@ -75,3 +75,18 @@ def test_request_latency_is_observed_by_url_pattern(client):
         assert (_sample(after, count, method="GET", route=route, status=status)
                 - _sample(before, count, method="GET", route=route, status=status)) == 1.0
     assert "attest_compliance_alerts" in after
+    assert "attest_mlflow_alias_alerts" in after
+
+
+def test_open_mlflow_alias_alerts_are_exposed(client):
+    # given: one open alert on an imported model
+    from governance.models import MlflowAliasAlert
+
+    world = World("limited")
+    MlflowAliasAlert.objects.create(tracking_uri="http://mlflow", mlflow_name="credit", alias="champion",
+                                    mlflow_version=2, model=world.model, model_version=world.v1,
+                                    message="moved to an unapproved version")
+    # when
+    text = _metrics(client)
+    # then
+    assert _sample(text, "attest_mlflow_alias_alerts", status="open") == 1.0

@@ -5,7 +5,8 @@
 - `attest_gate_failed_checks_total{code}`: the failing checks of denied answers, by check code;
 - `attest_http_request_duration_seconds{method,route,status}`: latency of every request, by the
   URL pattern (not the raw path, so ids do not explode the label set);
-- `attest_compliance_alerts{severity,status}`: alerts in the database now, read at scrape time.
+- `attest_compliance_alerts{severity,status}`: alerts in the database now, read at scrape time;
+- `attest_mlflow_alias_alerts{status}`: critical MLflow alias alerts (governance/mlflow_import.py).
 
 With several gunicorn workers set `PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by
 them (prometheus-client's multiprocess mode); counters are then summed over the workers.
@@ -67,6 +68,18 @@ class AlertCollector:
         except Exception:  # noqa: BLE001 - a scrape must answer even when the table is not there yet
             pass
         yield family
+        mlflow = GaugeMetricFamily("attest_mlflow_alias_alerts", "Critical MLflow alias alerts by status.",
+                                   labels=["status"])
+        try:
+            from django.db.models import Count
+
+            from governance.models import MlflowAliasAlert
+
+            for status, count in MlflowAliasAlert.objects.values_list("status").annotate(n=Count("id")).order_by():
+                mlflow.add_metric([status], count)
+        except Exception:  # noqa: BLE001
+            pass
+        yield mlflow
 
 
 _ALERTS = AlertCollector()
