@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1:8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint bench nightly clean
+.PHONY: help install demo test lint bench fuzz nightly clean
 
 help: ## show this help
 	@echo "Attest — ML governance and compliance audit service"
@@ -40,6 +40,9 @@ bench: $(STAMP) ## run every benchmark at its quick size
 	  case $$b in bench/_*|bench/loadgen.py) continue;; esac; \
 	  echo "== $$b"; $(BIN)/python $$b --quick || exit 1; \
 	done
+
+fuzz: $(STAMP) ## schemathesis at 300 examples per API operation, and the upload/path parsers under hypothesis
+	ATTEST_FUZZ_EXAMPLES=300 ATTEST_PARSER_EXAMPLES=2000 $(BIN)/python -m pytest -p no:cacheprovider -q tests/security/test_schemathesis.py tests/security/test_paths_and_parsers.py
 
 nightly: $(STAMP) ## the long property runs: 5,000 random governance workflows (hypothesis state machine)
 	ATTEST_STATEFUL_EXAMPLES=5000 $(BIN)/python -m pytest -p no:cacheprovider tests/governance/test_workflow_state_machine.py

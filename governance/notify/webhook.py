@@ -45,6 +45,10 @@ def _address_refusal(address: str, *, allow_private: bool) -> str | None:
     # Checked last: ::1 is in the reserved ::/8 and must stay reachable with the flag.
     if ip.is_reserved:
         return f"{address} is reserved"
+    # What is neither private nor global (100.64.0.0/10 carrier-grade NAT, documentation and
+    # benchmarking ranges) is not the public internet either (tests/security: hypothesis found 100.64/10).
+    if not ip.is_global and not allow_private:
+        return f"{address} is not globally routable"
     return None
 
 
