@@ -100,8 +100,10 @@ def fairness_groups_chart(*, results: dict[str, Any], feature: str) -> bytes:
         ax.set_ylim(0, 1.2)  # room for the legend above the bars
         ax.set_yticks(np.linspace(0, 1, 6))
     else:
-        top = max((_value(g.get(key)) for g in groups for key, _ in bars), default=1.0)
-        ax.set_ylim(0, (top if math.isfinite(top) and top > 0 else 1.0) * 1.2)
+        tops = [_value(g.get(key)) for g in groups for key, _ in bars]
+        tops += [_interval(g, key)[1] for g in groups for key, _ in bars]
+        top = max((t for t in tops if math.isfinite(t)), default=1.0)
+        ax.set_ylim(0, (top if top > 0 else 1.0) * 1.2)
     ax.set_ylabel("error (target units)" if regression else "rate", fontsize=12)
     title = f"{'Regression error' if regression else 'Classification metrics'} by {feature.replace('×', ' × ')}"
     shown = "" if len(entry["groups"]) <= MAX_GROUPS else f" (first {MAX_GROUPS} of {len(entry['groups'])} groups)"
