@@ -92,6 +92,14 @@ def officer_finds_reviews_and_signs(login) -> ApprovalRequest:
         assert shown in manifestation, shown
     colm.shot("04-sign-off-after")
 
+    # the audit log, verified from the dashboard: the result, and who verified it, stay on the dashboard
+    colm.goto("/admin/")
+    colm.page.click("#verify-audit-log")
+    colm.page.wait_for_url("**/admin/")
+    assert "Audit log verified: OK " in colm.page.locator(".messagelist").inner_text()
+    assert "OK" in colm.page.locator("#audit-log").inner_text() and "by colm" in colm.page.locator(
+        "#audit-log").inner_text()
+
     # the model version page and its dossier
     version = ModelVersion.objects.get(pk=request.model_version_id)
     colm.goto(f"/admin/registry/modelversion/{version.pk}/change/")
@@ -174,6 +182,8 @@ def data_scientist_is_refused(login, request: ApprovalRequest) -> None:
     assert "dana may not sign approvals" in refused and "data_scientist" in refused
     assert dana.page.locator("#sign-form").count() == 0
     dana.shot("08-sign-off-data-scientist-refused")
+    # a forbidden page: editing a policy is the compliance officer's
+    assert dana.goto("/admin/governance/approvalpolicy/edit/high/").status == 403
 
 
 def test_from_a_fresh_demo_the_officer_finds_reviews_signs_and_downloads_the_dossier(demo, login):
