@@ -39,9 +39,10 @@ over the groups of min_group_size rows or more only (None when fewer than two su
 no interval is computed for those.
 
 Features reported: each sensitive column; every pair of columns (`"colour×sex"`, groups such as
-`"Black×Male"`); and, with three or more columns, the intersection of all of them. Triples of
-four or more columns are not reported (their number grows fast and their groups get small); the
-full intersection bounds the finest view. Only combinations that occur in the data are groups.
+`"Black×Male"`); and, with three or more columns, the intersection of all of them. Other partial
+intersections (the triples of four columns, ...) are not reported: their number grows fast and
+their groups get small, and the full intersection already gives the finest view. So k columns
+give k + k(k-1)/2 (+1 when k >= 3) features. Only combinations that occur in the data are groups.
 The headline takes, for each aggregate, the worst value over all reported features (min of the
 ratios, max of the differences) and `where` names its feature and group.
 
@@ -73,7 +74,13 @@ independent of n. A resample in which a group is absent leaves that group out (a
 would on those rows). Regression: |error| and error² are not finite cells, so each resample
 draws n row indices (a true row bootstrap, O(n) per resample). Resamples come from
 `numpy.random.default_rng(seed)`, so equal inputs and seed give equal intervals. ROC AUC has
-no interval.
+no interval. Where they are: `ci[<headline metric>]`, `features[f]["ci"][<aggregate>]` and
+`features[f]["groups"][i]["ci"][<metric>]`, each {"low", "high", "level", "resamples",
+"defined" (resamples in which the number exists), "method": "percentile"}.
+
+Errors: inputs that cannot be evaluated (missing or non-finite targets, predictions or scores;
+more than two labels; a positive label not among two; lengths that differ; bad bin edges)
+raise FairnessInputError, a ValueError whose `column` names the input.
 """
 
 from __future__ import annotations
@@ -371,7 +378,11 @@ def _features_build(sensitive: pd.DataFrame, *, bins: dict[str, list[float]], in
         if k >= 3:
             tuples.append(tuple(range(k)))
         for members in tuples:
-            features.append(_intersection(members, names, base_labels, base_of_joint))
+            feature = _intersection(members, names, base_labels, base_of_joint)
+            if feature.name in names:
+                raise FairnessInputError(f"sensitive column {feature.name} has the name of an intersection",
+                                         column=feature.name)
+            features.append(feature)
     return joint, features, binning
 
 
@@ -418,6 +429,8 @@ def _column_groups(series: pd.Series, name: str, edges: Sequence[float] | None
     except TypeError:  # labels of mixed types that do not sort
         codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
     labels = [_label(v) for v in uniques]
+    if len(set(labels)) < len(labels):
+        raise FairnessInputError(f"{name} holds different values written the same (such as 1 and '1')", column=name)
     codes = codes.astype(np.int64)
     if (codes < 0).any():
         codes[codes < 0] = len(labels)

@@ -490,6 +490,17 @@ def test_inputs_it_cannot_evaluate_raise_with_the_column_named(change, column):
     assert raised.value.column == column
 
 
+def test_ambiguous_group_names_are_refused():
+    y = [1, 0, 1, 0]
+    with pytest.raises(FairnessInputError) as raised:
+        fairness_compute(y_true=y, y_pred=y, sensitive=pd.DataFrame({"g": pd.Series([1, "1", 2, "2"], dtype=object)}))
+    assert raised.value.column == "g"
+    clash = pd.DataFrame({"a": ["p", "q"] * 2, "b": ["p", "p", "q", "q"], "a×b": ["x", "y", "x", "y"]})
+    with pytest.raises(FairnessInputError) as raised:
+        fairness_compute(y_true=y, y_pred=y, sensitive=clash)
+    assert raised.value.column == "a×b"
+
+
 def test_regression_rejects_text_predictions_and_unknown_task():
     sensitive = pd.DataFrame({"g": ["a", "b"]})
     with pytest.raises(FairnessInputError) as raised:
