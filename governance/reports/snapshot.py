@@ -44,7 +44,7 @@ ROUTINE_ACTIONS = ("governance.gate.evaluated", "monitoring.batch.ingested", "mo
 RECENT_ROUTINE_IN_FULL = 300
 # Gate decisions whose inclusion proof is printed besides the allowing and cited ones.
 RECENT_DENIED_PROOFS = 10
-_PROOF_BATCH = 150
+_PROOF_BATCH = 40  # each proof asks for up to ~log2(size) nodes; SQLite caps an expression at depth 1000
 # Gate decisions listed in their own table (the latest); all of them are in the audit trail.
 SHOWN_GATE_DECISIONS = 200
 
