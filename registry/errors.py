@@ -59,3 +59,8 @@ def not_found(message: str, *, field: str | None = None) -> NotFoundError:
 
 def invalid(message: str, *, code: str, field: str | None = None, status: int = 400) -> ApplicationError:
     return ApplicationError(message, code=code, status=status, fields={field: [message]} if field else None)
+
+
+def insufficient_storage() -> ApplicationError:
+    return ApplicationError("The artifact store is out of space; nothing was stored. Retry later.",
+                            code="insufficient_storage", status=507)

@@ -4,6 +4,7 @@ A blob's key is derived only from its sha256 (`blobs/sha256/ab/cd/<hex>`), never
 client sent, so identical content is stored once and no client input reaches a path.
 """
 
+import errno
 import re
 from dataclasses import dataclass
 
@@ -62,7 +63,16 @@ def blob_store(*, file: File, sha256: str, size: int) -> StoredBlob:
     if default_storage.exists(key):
         return StoredBlob(key=key, sha256=sha256, size=size, created=False)
     file.seek(0)
-    saved = default_storage.save(key, file)
+    try:
+        saved = default_storage.save(key, file)
+    except OSError as exc:
+        # Disk full (or over quota) half-way: remove the partial blob, refuse with a code, and let
+        # the caller's transaction write no row (tests/faults/test_disk_full.py).
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        if default_storage.exists(key):
+            default_storage.delete(key)
+        raise errors.insufficient_storage() from exc
     if saved != key:
         # Another request stored the same content between exists() and save(); the storage
         # picked a fresh name for the duplicate, which nobody needs.
