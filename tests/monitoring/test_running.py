@@ -63,3 +63,39 @@ def test_a_batch_is_checked_by_a_real_worker_through_the_broker(celery_worker, s
     result = DriftResult.objects.get(batch=batch)
     assert result.drifted_features == ["age", "colour"]
     assert ComplianceAlert.objects.get(kind="data_drift").severity == "critical"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_checking_the_same_batch_at_once_leave_one_result(storage_root):
+    import threading
+
+    from django.db import connection
+
+    from monitoring.services.checks import drift_check_run
+
+    shop = Shop(prefix="race")
+    with transaction.atomic():
+        batch, _ = monitoring_batch_ingest(actor=shop.world.engineer, monitor=shop.monitor, check_on_commit=False,
+                                           file=csv_file(sample(300, seed=3, age_shift=15,
+                                                                colour_mix=(0.2, 0.3, 0.5))))
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def worker():
+        try:
+            barrier.wait(timeout=30)
+            results.append(drift_check_run(monitor=shop.monitor, batch=batch).pk)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(results) == 2 and results[0] == results[1]
+    assert DriftResult.objects.filter(batch=batch).count() == 1
+    alert = ComplianceAlert.objects.get(kind="data_drift")
+    assert alert.repeat_count == 1
