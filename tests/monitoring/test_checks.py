@@ -189,3 +189,18 @@ def test_fairness_worse_on_the_batch_than_in_the_report_is_fairness_drift(db):
     assert row["report"] > 0.8 and row["batch"] == 0.0
     alert = ComplianceAlert.objects.get(monitor=monitor, kind="fairness_drift")
     assert alert.severity == "warning" and "demographic_parity_ratio" in alert.title
+
+
+def test_a_batch_whose_stored_bytes_changed_is_refused_and_nothing_is_written(shop):
+    from django.core.files.storage import default_storage
+
+    from mlops_site.common.errors import ApplicationError
+
+    batch = ingest(shop, sample(300, seed=4))
+    with open(default_storage.path(batch.storage_key), "ab") as stored:
+        stored.write(b"1,2,White,1,1\n")
+    with pytest.raises(ApplicationError) as caught:
+        drift_check_run(monitor=shop.monitor, batch=batch)
+    assert (caught.value.code, caught.value.status) == ("batch_corrupted", 409)
+    assert not DriftResult.objects.exists()
+    assert events(AuditAction.DRIFT_CHECKED) == 0
