@@ -6,6 +6,7 @@ dossier) read them only when those parts are installed, and say so when they are
 """
 
 import datetime as dt
+import json
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -145,8 +146,6 @@ def audit_log_status(*, user: Any) -> dict[str, Any] | None:
     last = AuditEvent.objects.filter(action=AuditAction.AUDIT_VERIFIED).order_by("-seq").first()
     verification = None
     if last is not None:
-        import json
-
         payload = json.loads(last.payload_json)
         result = payload.get("after") or {}
         verification = {"event": last, "ok": result.get("ok"), "line": result.get("line", ""),
@@ -334,13 +333,8 @@ def governance_kpis(*, user: Any, now: dt.datetime | None = None) -> dict[str, A
 
 
 def dossier_url(*, model: RegisteredModel) -> str:
-    """Where the model's PDF dossier downloads (the API's endpoint, which the admin session may call); "" if absent."""
-    for name in ("governance:model-dossier", "governance:model_dossier", "model-dossier"):
-        try:
-            return reverse(name, args=[model.pk])
-        except NoReverseMatch:
-            continue
-    return ""
+    """Where the model's PDF dossier downloads (the API's endpoint, which the admin session may call)."""
+    return reverse("governance:model-dossier", args=[model.pk])
 
 
 def dashboard_context(*, user: Any) -> dict[str, Any]:

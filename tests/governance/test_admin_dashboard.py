@@ -206,3 +206,19 @@ def test_a_retraining_sign_off_shows_the_evidence_of_the_version_it_is_about(wor
     assert (page.context["shown_version"], page.context["shown_why"]) == (world.v1, "the newest version, not deployed")
     assert page.context["lineage"]["me"]["label"] == f"{world.model.name} v1"
     assert "evidence shown for" in page.content.decode()
+
+
+def test_the_version_page_shows_its_governance_and_the_dossier_links(world):
+    # given
+    request = approval_request_open(actor=world.engineer, kind="deployment", model_version=world.v1,
+                                    environment="staging")
+    # when
+    page = login(world.compliance).get(f"/admin/registry/modelversion/{world.v1.pk}/change/")
+    # then
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert [row["r"].pk for row in page.context["requests"]] == [request.pk]
+    assert page.context["lineage"]["upstream"][0]["relation"] == "trained on"
+    assert f'href="/api/v1/models/{world.model.pk}/dossier.pdf"' in body
+    assert f'href="/api/v1/models/{world.model.pk}/evidence.zip"' in body
+    assert 'name="_save"' not in body
