@@ -147,7 +147,9 @@ def _import(url: str, *extra: str) -> str:
     return out.getvalue()
 
 
-@pytest.mark.django_db
+# Transactional like the webhook test, so pytest-django keeps both together and the module's
+# MLflow server (a minute or more to start on a busy machine) is started once.
+@pytest.mark.django_db(transaction=True)
 def test_import_two_models_five_versions_twice_then_an_alias_move_alerts(mlflow_server, audit_flush):
     # given: the Attest side, and a dataset version whose sha256 an MLflow run cites as its digest
     importer = person("importer", "ml_engineer")
