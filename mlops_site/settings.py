@@ -271,6 +271,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets that share a field name across apps get stable, domain names in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "SignatureMeaningEnum": "governance.models.approvals.Signature.Meaning",
+        "AlertSignatureMeaningEnum": "monitoring.models.AlertSignature.Meaning",
+        "ApprovalRequestKindEnum": "governance.models.approvals.ApprovalRequest.Kind",
+        "ComplianceAlertKindEnum": "monitoring.models.ComplianceAlert.Kind",
+        "SeverityEnum": "monitoring.models.Severity",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "mlops_site.common.api.schema_hooks.error_responses_postprocess"],
 }

@@ -37,7 +37,7 @@ class EvaluationListCreateApi(APIView):
 
     required_scopes = {"read": "registry:read", "write": "registry:write"}
 
-    @extend_schema(summary="List evaluations", parameters=[
+    @extend_schema(operation_id="evaluations_list", summary="List evaluations", parameters=[
         OpenApiParameter("model_version", int), OpenApiParameter("dataset_version", int),
         OpenApiParameter("status", str, enum=["queued", "running", "succeeded", "failed"])],
         responses={200: paginated(EvaluationOutputSerializer, "PaginatedEvaluationList"), 400: ERROR, 401: ERROR,
