@@ -95,8 +95,8 @@ class ComplianceAlertOutputSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="model_version.version")
     environment = serializers.CharField(source="monitor.environment")
     assigned_team = serializers.CharField(source="assigned_team.name")
-    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
-    closed_by = serializers.CharField(source="closed_by.username", default=None)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None, allow_null=True)
+    closed_by = serializers.CharField(source="closed_by.username", default=None, allow_null=True)
     signatures = AlertSignatureOutputSerializer(many=True, read_only=True)
 
     class Meta:
