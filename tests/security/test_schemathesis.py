@@ -24,7 +24,7 @@ from tests.security import operations
 from tests.security.test_authz_matrix import enable_receivers
 from tests.security.world import build_world
 
-EXAMPLES = int(os.environ.get("ATTEST_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ATTEST_FUZZ_EXAMPLES", "15"))
 
 schema = schemathesis.openapi.from_dict(operations.schema())
 
