@@ -211,7 +211,8 @@ def model_version_node(version: ModelVersion) -> dict[str, Any]:
 def lineage_node_parse(node: str) -> tuple[str, int]:
     """("dataset_version" | "model_version", id) or ApplicationError `invalid_node`."""
     kind, _, raw_id = (node or "").partition(":")
-    if kind not in ("dataset_version", "model_version") or not raw_id.isdigit() or len(raw_id) > 18:
+    well_formed = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18
+    if kind not in ("dataset_version", "model_version") or not well_formed:
         raise errors.invalid(INVALID_NODE, code="invalid_node", field="node")
     return kind, int(raw_id)
 

@@ -57,9 +57,10 @@ SECTIONS = (
 )
 
 _base = getSampleStyleSheet()
-H1 = ParagraphStyle("H1", parent=_base["Heading1"], fontSize=14, spaceBefore=6, spaceAfter=6,
+H1 = ParagraphStyle("H1", parent=_base["Heading1"], keepWithNext=1, fontSize=14, spaceBefore=6, spaceAfter=6,
                     textColor=colors.HexColor("#1f3a5f"))
-H2 = ParagraphStyle("H2", parent=_base["Heading2"], fontSize=10.5, spaceBefore=6, spaceAfter=3)
+H2 = ParagraphStyle("H2", parent=_base["Heading2"], fontSize=10.5, spaceBefore=6, spaceAfter=3,
+                    keepWithNext=1)  # a heading never ends a page alone
 BODY = ParagraphStyle("Body", parent=_base["BodyText"], fontSize=8.5, leading=10.5)
 NOTE = ParagraphStyle("Note", parent=BODY, fontSize=7.5, leading=9, textColor=colors.HexColor("#555555"))
 CELL = ParagraphStyle("Cell", parent=BODY, fontSize=7, leading=8.4, splitLongWords=True)

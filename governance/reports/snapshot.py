@@ -372,7 +372,7 @@ def _charts_of(report_ids: list[str]) -> dict[str, list[ChartImage]]:
     from governance.models import ReportChart
 
     charts: dict[str, list[ChartImage]] = defaultdict(list)
-    ids = [int(i) for i in report_ids if str(i).isdigit()]
+    ids = [int(i) for i in report_ids if str(i).isascii() and str(i).isdigit()]
     for report_id, name, title, png, sha in ReportChart.objects.filter(report_id__in=ids).order_by(
             "id").values_list("report_id", "name", "title", "png", "sha256"):
         charts[str(report_id)].append(ChartImage(name=name, sha256=sha, png=bytes(png), title=title))

@@ -8,6 +8,7 @@ there is no outbox that re-publishes it when the broker returns.
 """
 
 import socket
+from contextlib import contextmanager
 
 import pytest
 from rest_framework.test import APIClient
@@ -21,7 +22,7 @@ from tests.security.world import build_world
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
+@contextmanager
 def dead_broker(settings):
     """A Redis URL on a loopback port where nothing listens, with Celery not eager."""
     with socket.socket() as sock:
@@ -46,14 +47,18 @@ def dead_broker(settings):
         app.amqp._producer_pool = None
 
 
-def test_a_signature_commits_with_its_events_while_the_broker_is_down(dead_broker):
+def test_a_signature_commits_with_its_events_while_the_broker_is_down(settings):
+    # given: the world built while the broker is up (its set-up queues evaluations), then the broker gone
     world = build_world()
     request = world.own.approval_request
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(world.users['model_validator'])}")
-
-    response = client.post(f"/api/v1/approval-requests/{request.pk}/sign/",
-                           {"password": PASSWORD, "meaning": "approve", "reason": "broker down"}, format="json")
+    # when
+    with dead_broker(settings):
+        response = client.post(f"/api/v1/approval-requests/{request.pk}/sign/",
+                               {"password": PASSWORD, "meaning": "approve", "reason": "broker down"},
+                               format="json")
+    # then
 
     assert response.status_code == 201, response.content[:300]
     assert Signature.objects.filter(request=request).count() == 1
