@@ -137,6 +137,16 @@ def django_setup(database_url: str, var_dir: Path, *, migrate: bool = True) -> N
         call_command("migrate", verbosity=0, interactive=False)
 
 
+def bench_user(username: str, role: str, *, password: str, last_name: str = "Bench") -> Any:
+    """A user of the scratch database in one role's group (after `django_setup`)."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, password=password, first_name=username.title(),
+                                    last_name=last_name)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else math.inf
 

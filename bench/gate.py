@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (  # noqa: E402
     REPO_ROOT,
     ScratchDatabase,
+    bench_user,
     django_setup,
     parse_args,
     postgres_url_choose,
@@ -85,7 +86,7 @@ def size(concurrency: int, quick: bool) -> tuple[int, float]:
 def child_setup(database_url: str, var_dir: Path) -> dict[str, Any]:
     """Migrate, then build a model whose version 1 is approved for production, and a CI token."""
     django_setup(database_url, var_dir)
-    from django.contrib.auth.models import Group, User
+    from django.contrib.auth.models import User
     from django.db import connection, transaction
 
     from governance.services.approvals import approval_request_open, approval_request_sign
@@ -93,10 +94,7 @@ def child_setup(database_url: str, var_dir: Path) -> dict[str, Any]:
     from registry import services as registry
 
     def person(username: str, role: str) -> User:
-        user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.title(),
-                                        last_name="Bench")
-        user.groups.add(Group.objects.get(name=role))
-        return user
+        return bench_user(username, role, password=PASSWORD, last_name="Bench")
 
     engineer, ci = person("eng", "ml_engineer"), person("ci", "ci_service")
     validator, compliance = person("val", "model_validator"), person("comp", "compliance_officer")

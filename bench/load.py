@@ -31,9 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (  # noqa: E402  # noqa: E402
+from bench._common import (  # noqa: E402
     REPO_ROOT,
     ScratchDatabase,
+    bench_user,
     django_setup,
     parse_args,
     postgres_url_choose,
@@ -53,7 +54,7 @@ THREADS_PER_PROCESS = 8
 
 def child_setup(database_url: str, var_dir: Path, pool: int) -> dict[str, Any]:
     django_setup(database_url, var_dir)
-    from django.contrib.auth.models import Group, User
+    from django.contrib.auth.models import User
     from django.db import connection, transaction
 
     from governance.services.approvals import approval_request_open, approval_request_sign
@@ -61,10 +62,7 @@ def child_setup(database_url: str, var_dir: Path, pool: int) -> dict[str, Any]:
     from registry import services as registry
 
     def person(username: str, role: str) -> User:
-        user = User.objects.create_user(username=username, password=PASSWORD, first_name=username.title(),
-                                        last_name="Load")
-        user.groups.add(Group.objects.get(name=role))
-        return user
+        return bench_user(username, role, password=PASSWORD, last_name="Load")
 
     engineer, ci = person("eng", "ml_engineer"), person("ci", "ci_service")
     validators = [person(f"val{i}", "model_validator") for i in range(2)]

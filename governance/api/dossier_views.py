@@ -29,6 +29,13 @@ class _ModelReadApi(APIView):
         return dossier_model_get_for_user(user=request.user, pk=pk, version=request.query_params.get("version"))
 
 
+def _attachment(content: bytes, *, content_type: str, stem: str, version: int | None, extension: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    suffix = f"-v{version}" if version else ""
+    response["Content-Disposition"] = f'attachment; filename="{stem}{suffix}.{extension}"'
+    return response
+
+
 class DossierPdfApi(_ModelReadApi):
     """The model's dossier PDF, generated now against a fresh checkpoint; stored with its sha256 and audit-logged."""
 
@@ -37,9 +44,8 @@ class DossierPdfApi(_ModelReadApi):
     def get(self, request: Request, pk: int) -> HttpResponse:
         model, version = self.model_and_version(request, pk)
         generated = dossier_generate(actor=request.user, model=model, version=version)
-        response = HttpResponse(generated.pdf, content_type="application/pdf")
-        suffix = f"-v{version}" if version else ""
-        response["Content-Disposition"] = f'attachment; filename="dossier-{model.pk}{suffix}.pdf"'
+        response = _attachment(generated.pdf, content_type="application/pdf", stem=f"dossier-{model.pk}",
+                               version=version, extension="pdf")
         response["X-Attest-Sha256"] = generated.dossier.sha256
         response["X-Attest-Manifest-Sha256"] = generated.dossier.manifest_sha256
         return response
@@ -53,10 +59,8 @@ class EvidenceBundleApi(_ModelReadApi):
     def get(self, request: Request, pk: int) -> HttpResponse:
         model, version = self.model_and_version(request, pk)
         exported = evidence_bundle_export(actor=request.user, model=model, version=version)
-        response = HttpResponse(exported.zip, content_type="application/zip")
-        suffix = f"-v{version}" if version else ""
-        response["Content-Disposition"] = f'attachment; filename="evidence-{model.pk}{suffix}.zip"'
-        return response
+        return _attachment(exported.zip, content_type="application/zip", stem=f"evidence-{model.pk}",
+                           version=version, extension="zip")
 
 
 class ComplianceApi(_ModelReadApi):

@@ -1,5 +1,6 @@
 """The registry's REST API: uploads, errors with stable codes, access scoping, lineage, schema."""
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -312,6 +313,21 @@ def test_invalid_filter_value_is_400(as_alice):
     response = as_alice.get("/api/v1/model-versions/?status=bogus")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_creation_time_filters_take_any_offset_and_compare_in_utc(as_alice, model_version):
+    # given: offsets Python accepts and PostgreSQL does not (beyond ±15:59), found by schemathesis as a 500
+    created = model_version.created_at.astimezone(dt.UTC)
+    same_instant = created.astimezone(dt.timezone(-dt.timedelta(hours=16, minutes=41)))
+    # when
+    after = as_alice.get("/api/v1/model-versions/", {"created_after": same_instant.isoformat()})
+    before = as_alice.get("/api/v1/model-versions/", {"created_before": same_instant.isoformat()})
+    off_the_calendar = as_alice.get("/api/v1/model-versions/", {"created_after": "0001-01-01T00:00:00+14:00"})
+    # then
+    assert [r["id"] for r in after.json()["results"]] == [model_version.pk]
+    assert before.json()["count"] == 0
+    assert off_the_calendar.status_code == 400
+    assert off_the_calendar.json()["error"]["code"] == "validation_error"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/model-versions/{mv}/", "/api/v1/models/{m}/",
