@@ -19,6 +19,7 @@ from governance.merkle import leaf_hash, verify_consistency, verify_inclusion
 from governance.merkle_store import DatabaseNodeStore
 from governance.models import AuditCheckpoint, AuditEvent
 from mlops_site.common.errors import ApplicationError, NotFoundError
+from mlops_site.common.ids import is_id_text
 
 AUDIT_EVENT_NOT_FOUND = "There is no audit event with seq {seq}."
 CHECKPOINT_NOT_FOUND = "There is no checkpoint of size {size}."
@@ -49,8 +50,7 @@ def audit_event_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Audit
         events = events.filter(action=filters["action"])
     actor = filters.get("actor")
     if actor:
-        # isdigit() alone admits "²" and other Unicode digits that int() refuses (found by schemathesis).
-        if str(actor).isascii() and str(actor).isdigit():
+        if is_id_text(actor):
             events = events.filter(actor_user_id=int(actor))
         else:
             # The snapshot is canonical JSON, so `"username":"<name>"` appears verbatim, quotes included.

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from mlops_site.common.ids import is_id_text
 from mlops_site.common.roles import GOVERNANCE_READ_ROLES
 from registry import errors
 from registry.filters import DatasetFilter, DatasetVersionFilter, ModelVersionFilter, RegisteredModelFilter
@@ -211,8 +212,7 @@ def model_version_node(version: ModelVersion) -> dict[str, Any]:
 def lineage_node_parse(node: str) -> tuple[str, int]:
     """("dataset_version" | "model_version", id) or ApplicationError `invalid_node`."""
     kind, _, raw_id = (node or "").partition(":")
-    well_formed = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18
-    if kind not in ("dataset_version", "model_version") or not well_formed:
+    if kind not in ("dataset_version", "model_version") or not is_id_text(raw_id):
         raise errors.invalid(INVALID_NODE, code="invalid_node", field="node")
     return kind, int(raw_id)
 

@@ -34,6 +34,7 @@ from governance.models import ApprovalRequest, AuditCheckpoint, AuditEvent, Depl
 from governance.reports.providers import dossier_evidence_collect
 from governance.selectors import model_version_reports
 from governance.services.signatures import signature_verify
+from mlops_site.common.ids import is_id_text
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel
 
 # Routine events: many, alike, individually uninteresting; older ones are summarised (counts and
@@ -372,7 +373,7 @@ def _charts_of(report_ids: list[str]) -> dict[str, list[ChartImage]]:
     from governance.models import ReportChart
 
     charts: dict[str, list[ChartImage]] = defaultdict(list)
-    ids = [int(i) for i in report_ids if str(i).isascii() and str(i).isdigit()]
+    ids = [int(i) for i in report_ids if is_id_text(i)]
     for report_id, name, title, png, sha in ReportChart.objects.filter(report_id__in=ids).order_by(
             "id").values_list("report_id", "name", "title", "png", "sha256"):
         charts[str(report_id)].append(ChartImage(name=name, sha256=sha, png=bytes(png), title=title))
