@@ -70,6 +70,9 @@ PASSWORD = "bench-Attest-pw-7"  # noqa: S105 - throwaway users of a scratch data
 # 0 is the unmeasured warm-up (at concurrency 8).
 SIZES = {0: ((400, 8.0), (80, 3.0)), 1: ((300, 15.0), (30, 2.0)),
          8: ((4000, 40.0), (200, 4.0)), 32: ((6000, 45.0), (300, 4.0))}
+# The trivial endpoint at the measured concurrencies, after the measured runs: the ceiling of the
+# server stack and load generator on this machine (what a request costing nothing would reach).
+CEILING_SIZE = ((20000, 8.0), (300, 2.0))
 
 
 def log(message: str) -> None:
@@ -234,11 +237,13 @@ def http_json(method: str, port: int, path: str, body: dict[str, Any] | None = N
 
 
 def measure(server: Server, request: HttpRequest, quick: bool, label: str,
-            probe_path: str) -> tuple[dict[int, LoadResult], LoadResult, LoadResult, float]:
-    """(the request at each concurrency, the warm-up, a trivial endpoint at concurrency 1, server CPU ms/request).
+            probe_path: str) -> tuple[dict[int, LoadResult], LoadResult, LoadResult, float, dict[int, LoadResult]]:
+    """(the request at each concurrency, the warm-up, a trivial endpoint at concurrency 1, server CPU
+    ms/request, the trivial endpoint at concurrency 8 and 32).
 
     The probe (`/healthz`, MLflow's `/health`) costs the server almost nothing, so its p50 at
-    concurrency 1 is the loopback round trip: ~40 ms there would be a Nagle/delayed-ACK stall.
+    concurrency 1 is the loopback round trip: ~40 ms there would be a Nagle/delayed-ACK stall;
+    at 8 and 32 it is the ceiling: no request on that server can beat its rps or its p99.
     """
     total, seconds = size(1, quick)
     probe = load_run("127.0.0.1", server.port, HttpRequest("GET", probe_path), concurrency=1, total=total,
@@ -258,7 +263,14 @@ def measure(server: Server, request: HttpRequest, quick: bool, label: str,
         served += result.answered + result.errors  # warm-ups included: the server spent CPU on them
     cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, served)
     log(f"{label}: server CPU {cpu_ms:.2f} ms per request")
-    return results, warm, probe, cpu_ms
+    ceiling = {}
+    total, seconds = CEILING_SIZE[1] if quick else CEILING_SIZE[0]
+    for concurrency in (8, 32):
+        ceiling[concurrency] = load_run("127.0.0.1", server.port, HttpRequest("GET", probe_path),
+                                        concurrency=concurrency, total=total, seconds=seconds)
+        log(f"{label}: ceiling GET {probe_path} c={concurrency}: {ceiling[concurrency].rps:.0f} rps, "
+            f"p99 {ceiling[concurrency].p99:.2f} ms")
+    return results, warm, probe, cpu_ms, ceiling
 
 
 # --- Attest ---------------------------------------------------------------------------------------
@@ -294,15 +306,16 @@ def attest_measure(postgres_url: str | None, args: argparse.Namespace) -> dict[s
             f"x {args.threads} threads")
         with Server("gunicorn", cmd, env, port, "/healthz", scratch.var_dir / "gunicorn.log",
                     start_timeout=60) as server:
-            results, warm, probe, cpu_ms = measure(server, request, args.quick,
-                                                   f"Attest gate ({scratch.vendor})", "/healthz")
+            results, warm, probe, cpu_ms, ceiling = measure(server, request, args.quick,
+                                                            f"Attest gate ({scratch.vendor})", "/healthz")
         check = run_child("check", scratch.url, scratch.var_dir)
         answered = warm.answered + sum(r.answered for r in results.values())  # warm-up answers are logged too
         check["answered"] = answered
         check["one_event_per_answer"] = check["gate_events"] == answered == check["allowed_decisions"]
         log(f"{scratch.vendor}: {answered} answers, {check['gate_events']} gate events, "
             f"{check['queued']} queued; {check['verify_line']}")
-        return {"vendor": scratch.vendor, "results": results, "check": check, "probe": probe, "cpu_ms": cpu_ms}
+        return {"vendor": scratch.vendor, "results": results, "check": check, "probe": probe, "cpu_ms": cpu_ms,
+                "ceiling": ceiling}
 
 
 # --- MLflow ---------------------------------------------------------------------------------------
@@ -369,8 +382,9 @@ def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"MLflow model-versions/create answered {status}: {answer}")
             request = HttpRequest("GET", "/api/2.0/mlflow/model-versions/get?name=credit-scoring&version=1",
                                   expect_status=200, expect_body=b'"version"')
-            results, _, probe, cpu_ms = measure(server, request, args.quick, f"MLflow {version} read", "/health")
-    return {"version": version, "results": results, "probe": probe, "cpu_ms": cpu_ms}
+            results, _, probe, cpu_ms, ceiling = measure(server, request, args.quick, f"MLflow {version} read",
+                                                         "/health")
+    return {"version": version, "results": results, "probe": probe, "cpu_ms": cpu_ms, "ceiling": ceiling}
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -440,6 +454,17 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
     table_print("Per request: server CPU (all server processes, every request of the runs above) and a trivial "
                 "endpoint at concurrency 1 (p50 ~40 ms there would be a Nagle/delayed-ACK stall)",
                 ["server: request", "server CPU ms/request", "probe", "probe p50 ms", "probe p99 ms"], probe_rows)
+    ceiling_rows = [(f"Attest ({side['vendor']}): GET /healthz", side["ceiling"][8].rps, side["ceiling"][8].p99,
+                     side["ceiling"][32].rps, side["ceiling"][32].p99,
+                     side["ceiling"][32].rps / peer_results[32].rps if peer_results else None) for side in attest]
+    if peer_results:
+        ceiling_rows.append(("MLflow: GET /health", mlflow["ceiling"][8].rps, mlflow["ceiling"][8].p99,
+                             mlflow["ceiling"][32].rps, mlflow["ceiling"][32].p99, None))
+    table_print("Ceiling: each server's trivial endpoint at concurrency 8 and 32 after the runs above (same server, "
+                "same load generator, same machine); no request on that server can beat these figures; "
+                "x MLflow read = the ratio a gate costing nothing would reach",
+                ["server: endpoint", "c=8 rps", "c=8 p99 ms", "c=32 rps", "c=32 p99 ms", "x MLflow read c=32"],
+                ceiling_rows)
     for side in attest:
         check = side["check"]
         print(f"\n{side['vendor']}: {check['answered']:,} gate answers (warm-up included), "
@@ -473,11 +498,17 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
         figures[f"attest_{side['vendor']}_server_cpu_ms"] = round(side["cpu_ms"], 3)
         figures[f"attest_{side['vendor']}_probe_p50_ms"] = round(side["probe"].p50, 3)
         figures[f"attest_{side['vendor']}_probe_p99_ms"] = round(side["probe"].p99, 3)
+        for c, r in side["ceiling"].items():
+            figures[f"attest_{side['vendor']}_ceiling_c{c}_rps"] = round(r.rps, 1)
+            figures[f"attest_{side['vendor']}_ceiling_c{c}_p99_ms"] = round(r.p99, 3)
     if peer_results:
         figures["mlflow_version"] = mlflow["version"]
         figures["mlflow_server_cpu_ms"] = round(mlflow["cpu_ms"], 3)
         figures["mlflow_probe_p50_ms"] = round(mlflow["probe"].p50, 3)
         figures["mlflow_probe_p99_ms"] = round(mlflow["probe"].p99, 3)
+        for c, r in mlflow["ceiling"].items():
+            figures[f"mlflow_ceiling_c{c}_rps"] = round(r.rps, 1)
+            figures[f"mlflow_ceiling_c{c}_p99_ms"] = round(r.p99, 3)
         for c, r in peer_results.items():
             figures.update({f"mlflow_c{c}_rps": round(r.rps, 1), f"mlflow_c{c}_p50_ms": round(r.p50, 3),
                             f"mlflow_c{c}_p99_ms": round(r.p99, 3), f"mlflow_c{c}_errors": r.errors,
