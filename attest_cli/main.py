@@ -34,7 +34,7 @@ class Progress:
         self.label = label
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
-        self.last_step = -1
+        self.last_step: object = -1
         self.started = time.monotonic()
 
     def bytes(self, done: int, total: int) -> None:
@@ -230,6 +230,8 @@ def cmd_verify_log(args) -> int:
     if not Path(args.export).is_file():
         raise CliError(f"cannot read {args.export}: no such file")
     spec = importlib.util.spec_from_file_location("attest_verify_log", path)
+    if spec is None or spec.loader is None:
+        raise CliError(f"cannot load the verifier {path}")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

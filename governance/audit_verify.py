@@ -192,15 +192,18 @@ def _check_event(row: tuple, expected_seq: int, prev: str) -> str:
 # the same as before; the fast path only decides "unchanged", never "broken".
 
 _EVENT_TABLE = AuditEvent._meta.db_table
-_FAST_SQL = {
+_FAST_COLUMNS = {
     # PostgreSQL renders the instant in the canonical spelling itself (it stores no other).
-    "postgresql": ("SELECT seq, to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+    "postgresql": ("seq, to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
                    "actor_json, action, object_type, object_id, object_repr, payload_json, correlation_id, "
-                   f"prev_hash, hash FROM {_EVENT_TABLE} WHERE seq > %s ORDER BY seq LIMIT %s"),
+                   "prev_hash, hash"),
     # SQLite: the stored text, mapped by _sqlite_timestamp_canonical.
-    "sqlite": ("SELECT seq, CAST(timestamp AS text), actor_json, action, object_type, object_id, object_repr, "
-               f"payload_json, correlation_id, prev_hash, hash FROM {_EVENT_TABLE} WHERE seq > %s "
-               "ORDER BY seq LIMIT %s"),
+    "sqlite": ("seq, CAST(timestamp AS text), actor_json, action, object_type, object_id, object_repr, "
+               "payload_json, correlation_id, prev_hash, hash"),
+}
+_FAST_SQL = {
+    vendor: f"SELECT {columns} FROM {_EVENT_TABLE} WHERE seq > %s ORDER BY seq LIMIT %s"  # nosec B608 # constants; values bound
+    for vendor, columns in _FAST_COLUMNS.items()
 }
 
 

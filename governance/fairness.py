@@ -261,7 +261,7 @@ def library_versions() -> dict[str, str | None]:
 
 @functools.cache
 def _library_versions() -> dict[str, str | None]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("fairlearn", "numpy", "pandas", "scikit-learn"):
         try:
             versions[name] = metadata.version(name)
@@ -662,7 +662,7 @@ def _group_row(label: str | None, counts: np.ndarray, metrics: dict[str, float],
         tn, fp, fn, tp = (int(round(c)) for c in counts)
         row: dict[str, Any] = {"group": label, "count": tn + fp + fn + tp, "small": False,
                                "positives": tp + fn, "negatives": tn + fp}
-        keys = CLASSIFICATION_METRICS
+        keys: tuple[str, ...] = CLASSIFICATION_METRICS
     else:
         row = {"group": label, "count": int(round(counts[0])), "small": False}
         keys = REGRESSION_METRICS

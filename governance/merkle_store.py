@@ -35,8 +35,8 @@ class DatabaseNodeStore(NodeStore):
             query = Q()
             for level, index in inner:
                 query |= Q(level=level, index=index)
-            rows = AuditMerkleNode.objects.filter(query).values_list("level", "index", "hash")
-            found.update({(level, index): bytes(value) for level, index, value in rows})
+            nodes = AuditMerkleNode.objects.filter(query).values_list("level", "index", "hash")
+            found.update({(level, index): bytes(value) for level, index, value in nodes})
         return found
 
 

@@ -66,9 +66,13 @@ def _config() -> dict[str, Any]:
 
 
 def _get_json(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    # The token and JWKS URLs come from the provider's discovery document: only http(s), so a
+    # document naming file:// or ftp:// cannot make the server read them.
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise OidcError(f"The identity provider's URL {url!r} is not http(s).")
     request = urllib.request.Request(url, data=data, headers={"Accept": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the configured provider
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 # nosec B310 # http(s) checked above
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         raise OidcError(f"The identity provider answered {exc.code} at {url}.") from exc

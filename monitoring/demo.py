@@ -132,6 +132,8 @@ def _batches(version: ModelVersion) -> list[tuple[str, bytes]]:
     from monitoring.tables import reference_frame
 
     evaluation = version.evaluation_datasets.order_by("pk").first()
+    if evaluation is None:
+        raise ValueError(f"{version} has no evaluation dataset to derive the demo batches from")
     frame = reference_frame(evaluation.storage_key, evaluation.sha256).copy()
     rng = np.random.default_rng(SEED)
     drifted = frame.copy()

@@ -262,6 +262,7 @@ def _threaded(jobs: list[Callable[[], Any]], workers: int,
               done: Callable[[int, int], Any] | None = None) -> list[Any]:
     """Run the jobs (in `workers` threads when > 1) and return their results in job order;
     `done(count, index)` after each job finishes, in the calling thread."""
+    results: list[Any]
     if workers <= 1 or len(jobs) <= 1:
         results = []
         for index, job in enumerate(jobs):
@@ -269,7 +270,7 @@ def _threaded(jobs: list[Callable[[], Any]], workers: int,
             if done is not None:
                 done(index + 1, index)
         return results
-    results: list[Any] = [None] * len(jobs)
+    results = [None] * len(jobs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(job): index for index, job in enumerate(jobs)}
         for count, future in enumerate(as_completed(futures), start=1):

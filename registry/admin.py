@@ -10,7 +10,6 @@ import contextvars
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from mlops_site.common.errors import ApplicationError
@@ -210,7 +209,7 @@ def _reachable(start: str, edges: list[dict], *, forward: bool) -> list[tuple[st
 
 def _node_items(nodes: dict, reached: list[tuple[str, str]]) -> str:
     if not reached:
-        return mark_safe("<li>—</li>")  # noqa: S308 - a constant
+        return format_html("<li>{}</li>", "—")
     return format_html_join("", "<li>{} <small>({}, sha256 {})</small></li>",
                             ((_node_link(nodes[pk]), rel, (nodes[pk].get("sha256") or "")[:12]) for pk, rel in reached))
 

@@ -7,7 +7,7 @@ their schema.json (read by skops.io.get_untrusted_types, which instantiates noth
 
 import io
 import lzma
-import pickletools
+import pickletools  # nosec B403 # genops() only lists opcodes; nothing here unpickles
 import zipfile
 import zlib
 from dataclasses import dataclass, field

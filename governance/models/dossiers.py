@@ -39,5 +39,5 @@ class Dossier(AppendOnlyModel):
         verbose_name_plural = _("dossiers")
 
     def __str__(self) -> str:
-        scope = f"v{self.model_version.version}" if self.model_version_id else "all versions"
+        scope = f"v{self.model_version.version}" if self.model_version is not None else "all versions"
         return f"dossier of {self.model.name} ({scope}) {self.sha256[:12]}"

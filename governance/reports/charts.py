@@ -60,9 +60,9 @@ def drift_over_time(points: list[tuple[str, str, float | None, float | None, boo
         thresholds = [r[2] for r in rows if r[2] is not None]
         if thresholds:
             ax.axhline(thresholds[-1], color=line.get_color(), linestyle="--", linewidth=0.8)
-        breached = [(x, r[1]) for x, r in zip(xs, rows, strict=True) if r[3]]
-        if breached:
-            ax.scatter(*zip(*breached, strict=True), color="red", s=14, zorder=3)
+        breaches = [(x, r[1]) for x, r in zip(xs, rows, strict=True) if r[3]]
+        if breaches:
+            ax.scatter(*zip(*breaches, strict=True), color="red", s=14, zorder=3)
         step = max(1, len(rows) // 6)
         ax.set_xticks(xs[::step], [r[0] for r in rows][::step], rotation=20, fontsize=6, ha="right")
     ax.set_ylabel("share of features drifted", fontsize=7)

@@ -85,6 +85,8 @@ def governance_kpis(*, models: Iterable[RegisteredModel] | None = None, now: dt.
         model_id__in=model_ids, kind=ApprovalRequest.Kind.DEPLOYMENT, status=ApprovalRequest.Status.APPROVED,
         decided_at__isnull=False).order_by("decided_at").values_list("model_id", "model_version_id", "decided_at")
     for model_id, mv_id, decided_at in approved:
+        if decided_at is None:  # excluded by decided_at__isnull=False; says so to the type checker
+            continue
         if mv_id in registered and mv_id not in first_approval:
             first_approval[mv_id] = (model_id, decided_at)
             lead[model_id].append(_hours(decided_at - registered[mv_id]))
@@ -98,7 +100,8 @@ def governance_kpis(*, models: Iterable[RegisteredModel] | None = None, now: dt.
     for deployment in Deployment.objects.filter(model_id__in=model_ids).only("model_id", "deployed_at", "is_rollback"):
         deployments[deployment.model_id].append(deployment)
 
-    per_model, all_lead, all_cycle, all_deployments, all_alerts = [], [], defaultdict(list), [], []
+    all_cycle: dict[str, list[float]] = defaultdict(list)
+    per_model, all_lead, all_deployments, all_alerts = [], [], [], []
     for model in sorted(models, key=lambda m: m.name):
         alerts = dossier_evidence_collect(model=model, versions=[])["alerts"]
         figures = _figures(lead=lead[model.pk], cycle=cycle[model.pk], deployments=deployments[model.pk],

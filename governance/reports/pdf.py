@@ -8,11 +8,11 @@ manifest (the "How to verify" chapter and evidence-manifest.json).
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab import rl_config
 from reportlab.lib import colors
@@ -86,6 +86,12 @@ class RenderedPdf:
 
 
 # --- small helpers ------------------------------------------------------------------------------
+
+def escape(text: str) -> str:
+    """Text as reportlab paragraph markup: &, < and > escaped (what xml.sax.saxutils.escape did,
+    without importing the XML package bandit flags for parsers; nothing here parses XML)."""
+    return html.escape(text, quote=False)
+
 
 def P(text: Any, style: ParagraphStyle = CELL) -> Paragraph:  # noqa: N802 - reads like reportlab's own
     return Paragraph(escape("" if text is None else str(text)), style)

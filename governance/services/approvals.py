@@ -55,12 +55,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.EXPIRED: frozenset(),
 }
 # The decisions that are notified (docs/notifications.md); a withdrawal is not.
-_TRANSITION_NOTIFIED = {
+_TRANSITION_NOTIFIED: dict[str, str] = {
     Status.APPROVED: "approval_request.approved",
     Status.REJECTED: "approval_request.rejected",
     Status.EXPIRED: "approval_request.expired",
 }
-_TRANSITION_ACTIONS = {
+_TRANSITION_ACTIONS: dict[str, AuditAction] = {
     Status.APPROVED: AuditAction.APPROVAL_APPROVED,
     Status.REJECTED: AuditAction.APPROVAL_REJECTED,
     Status.WITHDRAWN: AuditAction.APPROVAL_WITHDRAWN,
@@ -100,7 +100,8 @@ def _transition(*, request: ApprovalRequest, target: str, actor: Any, reason: st
 
 
 # How far along its life a version is: governance only ever moves the status forward.
-_STATUS_RANK = {ModelVersion.Status.REGISTERED: 0, ModelVersion.Status.APPROVED: 1, ModelVersion.Status.DEPLOYED: 2}
+_STATUS_RANK: dict[str, int] = {ModelVersion.Status.REGISTERED: 0, ModelVersion.Status.APPROVED: 1,
+                                ModelVersion.Status.DEPLOYED: 2}
 
 
 def model_version_status_follow(*, actor: Any, model_version: Any, status: str, reason: str) -> None:
@@ -408,7 +409,8 @@ def retraining_approval_for(*, model: Any, at: dt.datetime) -> ApprovalRequest |
         model=model, kind=Kind.RETRAINING, status=Status.APPROVED, decided_at__lte=at,
     ).select_related("policy").order_by("-decided_at")
     for request in candidates[:5]:
-        if request.decided_at + dt.timedelta(days=request.policy.max_approval_age_days) >= at:
+        decided_at = request.decided_at  # never NULL here (decided_at__lte above excludes it)
+        if decided_at is not None and decided_at + dt.timedelta(days=request.policy.max_approval_age_days) >= at:
             return request
     return None
 

@@ -109,9 +109,9 @@ def approval_request_evidence_changes(request: ApprovalRequest) -> list[str]:
     dataset versions and reports). Retraining requests record no evidence the gate binds,
     so they never change here.
     """
-    if request.kind != ApprovalRequest.Kind.DEPLOYMENT or request.model_version_id is None:
-        return []
     version = request.model_version
+    if request.kind != ApprovalRequest.Kind.DEPLOYMENT or version is None:
+        return []
     current = evidence_for_deployment(model_version=version, environment=request.environment,
                                       policy=policy_current(risk_tier=version.model.risk_tier))
     return evidence_changes_describe(recorded=request.evidence or {}, current=current)

@@ -202,3 +202,14 @@ def test_id_token_checks(provider):
     none_alg = _b64(json.dumps({"alg": "none", "kid": "k1"}).encode())
     with pytest.raises(OidcError, match="not accepted"):
         id_token_verify(f"{none_alg}.{payload}.", jwks=jwks, issuer=provider.issuer, client_id=CLIENT_ID, nonce=nonce)
+
+
+def test_a_provider_url_that_is_not_http_is_refused_before_it_is_opened(tmp_path):
+    # A discovery document naming jwks_uri=file://… must not make the server read a local file
+    # (bandit B310: urlopen accepts file:// and custom schemes).
+    from governance.oidc import _get_json
+
+    local = tmp_path / "jwks.json"
+    local.write_text('{"keys": []}')
+    with pytest.raises(OidcError, match="not http"):
+        _get_json(local.as_uri())

@@ -1,15 +1,16 @@
-"""Test-only backend: the stock sqlite3 backend whose flush lifts the audit triggers for its duration.
+"""Test-only backend: the stock sqlite3 backend whose flush lifts the append-only triggers for its duration.
 
 pytest-django empties the database between transactional tests with DELETE/TRUNCATE,
 which the append-only triggers rightly refuse. Production never uses this backend.
 """
 
 from django.db.backends.sqlite3 import base
+from django.db.backends.sqlite3.operations import DatabaseOperations as StockOperations
 
 from mlops_site.common.testing.backends.flush import FlushingOperationsMixin
 
 
-class DatabaseOperations(FlushingOperationsMixin, base.DatabaseOperations):
+class DatabaseOperations(FlushingOperationsMixin, StockOperations):
     pass
 
 
