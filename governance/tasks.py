@@ -32,6 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from governance.notify import DeliveryFailed  # noqa: E402
+from governance.outbox import outbox_eager_runner, outbox_enqueue, outbox_relay  # noqa: E402
 from governance.services.approvals import approval_requests_expire_due  # noqa: E402
 from governance.services.notifications import (  # noqa: E402
     NotificationBusy,
@@ -42,28 +43,28 @@ from governance.services.notifications import (  # noqa: E402
 
 @shared_task(name="governance.tasks.notification_fanout_task")
 def notification_fanout_task(payload: dict) -> int:
-    """Create the deliveries of one approval-request event and queue each; returns how many are pending."""
-    pending = notification_fanout(payload=payload)
-    for delivery in pending:
-        # After commit: the worker that picks the delivery up must see its row.
-        transaction.on_commit(lambda pk=delivery.pk: _deliver_queue(pk))
+    """Create the deliveries of one approval-request event and queue each; returns how many are pending.
+
+    Idempotent by the event id in the payload (written once, in the outbox row that carried
+    it here): a second run creates no delivery and re-queues only those still pending, which
+    the delivery task sends at most once each.
+    """
+    with transaction.atomic():
+        pending = notification_fanout(payload=payload)
+        for delivery in pending:
+            # An outbox row per delivery, in the fan-out's transaction: queued once it commits
+            # (the worker that picks a delivery up must see its row) and kept if the broker is down.
+            outbox_enqueue(notification_deliver_task.name, delivery.pk)
     return len(pending)
 
 
 def notification_fanout_queue(payload: dict) -> None:
-    """Queue the fan-out of one event (the approvals service calls this on commit)."""
-    if notification_fanout_task.app.conf.task_always_eager:
-        # apply(), not delay(): an eager delay() still acquires a broker producer, caching a
-        # connection pool for a broker that does not exist (none configured).
-        notification_fanout_task.apply((payload,))
-    else:
-        notification_fanout_task.delay(payload)
+    """Queue the fan-out of one event: an outbox row in the caller's transaction, published on commit."""
+    outbox_enqueue(notification_fanout_task.name, payload)
 
 
-def _deliver_queue(delivery_id: int) -> None:
-    if not notification_deliver_task.app.conf.task_always_eager:
-        notification_deliver_task.delay(delivery_id)
-        return
+@outbox_eager_runner("governance.tasks.notification_deliver_task")
+def _deliver_eager(delivery_id: int) -> None:
     # Eager mode (no broker: development and the embedded test run) has no worker to come back
     # later, and with task_eager_propagates Celery raises its Retry instead of re-running the
     # task. Make the same attempts here, at once: there is nobody to wait for a backoff.
@@ -84,6 +85,12 @@ def notification_deliver_task(self, delivery_id: int) -> str:
     """One attempt at one delivery; retried with exponential backoff; returns the row's status."""
     final = self.request.retries >= self.max_retries
     return notification_deliver(delivery_id=delivery_id, final_attempt=final).status
+
+
+@shared_task(name="governance.tasks.outbox_relay_task")
+def outbox_relay_task() -> int:
+    """Publish outbox rows the broker did not take on commit (the beat schedule); returns how many were sent."""
+    return outbox_relay().sent
 
 
 @shared_task(name="governance.tasks.approval_requests_expire_task")

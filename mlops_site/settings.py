@@ -343,6 +343,20 @@ CELERY_BEAT_SCHEDULE["drift-checks"] = {
     "task": "monitoring.tasks.drift_checks_due_task",
     "schedule": timedelta(minutes=env_int("ATTEST_DRIFT_CHECK_MINUTES", 5)),
 }
+# Transactional outbox (governance/outbox.py, docs/deploy.md): tasks a change asks for are rows
+# published on commit; rows the broker did not take are relayed on this schedule (and by
+# `manage.py relay_outbox`). After a failed publish a process leaves new rows to the relay for
+# ATTEST_OUTBOX_PAUSE_SECONDS. A broker that refuses, or accepts and never answers, fails a
+# publish within these timeouts (without a socket timeout a hung broker hangs the request).
+ATTEST_OUTBOX_RELAY_SECONDS = env_int("ATTEST_OUTBOX_RELAY_SECONDS", 10)
+ATTEST_OUTBOX_PAUSE_SECONDS = env_int("ATTEST_OUTBOX_PAUSE_SECONDS", ATTEST_OUTBOX_RELAY_SECONDS)
+CELERY_BEAT_SCHEDULE["outbox-relay"] = {
+    "task": "governance.tasks.outbox_relay_task",
+    "schedule": timedelta(seconds=ATTEST_OUTBOX_RELAY_SECONDS),
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("ATTEST_BROKER_CONNECT_TIMEOUT_SECONDS", 2)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+                                   "socket_timeout": env_int("ATTEST_BROKER_SOCKET_TIMEOUT_SECONDS", 5)}
 # --- Reports (docs/reports.md): SHAP sample bounds, proxy check, default bootstrap -------------
 ATTEST_SHAP_MAX_ROWS = env_int("ATTEST_SHAP_MAX_ROWS", 1000)
 ATTEST_SHAP_BACKGROUND_ROWS = env_int("ATTEST_SHAP_BACKGROUND_ROWS", 100)

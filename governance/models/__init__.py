@@ -22,3 +22,6 @@ __all__ += ["Dossier"]
 from governance.models.mlflow import MlflowAliasAlert, MlflowAliasState, MlflowModelVersionLink  # noqa: E402
 
 __all__ += ["MlflowAliasAlert", "MlflowAliasState", "MlflowModelVersionLink"]
+from governance.models.outbox import OutboxMessage  # noqa: E402
+
+__all__ += ["OutboxMessage"]

@@ -4,11 +4,14 @@ The flow:
 
 1. The approvals service calls `approval_notification_schedule` inside the transaction of the
    change. It snapshots the facts (status, signer, the roles still to sign) as they are in
-   that transaction and asks, on commit, for the fan-out task. A rolled-back change notifies
-   nobody; a committed one is described as it was, not as it is when a worker gets to it.
+   that transaction and writes the fan-out task as an outbox row (governance.outbox) in it,
+   published on commit or, if the broker is down then, by the relay when it is back. A
+   rolled-back change notifies nobody; a committed one is described as it was, not as it is
+   when a worker gets to it.
 2. `notification_fanout` (Celery) creates one NotificationDelivery per webhook URL and per
    email recipient, keyed by (notification id, channel, target): a second run of the same
-   fan-out creates nothing new. It then queues one delivery task per pending row.
+   fan-out creates nothing new. It then queues one delivery task per pending row (again
+   through the outbox, in the fan-out's transaction).
 3. `notification_deliver` (Celery, retried with backoff) claims the row, sends once, and
    records the attempt. A row already sent or failed is left alone, so a retried or
    redelivered task never sends twice (email: at least once only if a worker dies between
@@ -102,14 +105,15 @@ def approval_notification_schedule(*, request: ApprovalRequest, event: str, acto
                                    signature: Signature | None = None) -> dict[str, Any]:
     """Snapshot the event now; fan it out after the surrounding transaction commits.
 
-    Called by the approvals service inside its transaction. `robust=True`: a broker that is
-    down (or an eager task that fails) must not turn a committed approval into an error for
-    the person who made it; the failure is logged.
+    Called by the approvals service inside its transaction. The fan-out is an outbox row
+    (governance.outbox) written in that transaction and published on commit: a broker that is
+    down leaves the row for the relay instead of failing the approval or losing its
+    notification, and a rolled-back change leaves no row.
     """
     from governance.tasks import notification_fanout_queue
 
     payload = approval_notification_payload(request=request, event=event, actor=actor, signature=signature)
-    transaction.on_commit(lambda: notification_fanout_queue(payload), robust=True)
+    notification_fanout_queue(payload)
     return payload
 
 

@@ -82,8 +82,32 @@ class AlertCollector:
         yield mlflow
 
 
+class OutboxCollector:
+    """`attest_outbox_pending`: outbox rows the broker has not taken yet (governance/outbox.py).
+
+    Above zero for longer than ATTEST_OUTBOX_RELAY_SECONDS: the broker is down or no relay runs.
+    """
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        family = GaugeMetricFamily("attest_outbox_pending", "Outbox rows not yet handed to the broker.")
+        try:
+            from governance.outbox import outbox_pending_count
+
+            family.add_metric([], outbox_pending_count())
+        except Exception:  # noqa: BLE001 - a scrape must answer even when the table is not there yet
+            from logging import getLogger
+
+            getLogger(__name__).warning("attest_outbox_pending: cannot count the rows", exc_info=True)
+        yield family
+
+
 _ALERTS = AlertCollector()
 REGISTRY.register(_ALERTS)
+_OUTBOX = OutboxCollector()
+REGISTRY.register(_OUTBOX)
 
 
 def _registry() -> CollectorRegistry:
@@ -94,6 +118,7 @@ def _registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(_ALERTS)
+    registry.register(_OUTBOX)
     return registry
 
 
