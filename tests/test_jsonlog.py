@@ -64,3 +64,35 @@ def test_a_request_logs_with_the_id_it_answers_with(client):
     assert lines[-1]["correlation_id"] == "ci-run-000042"
     assert (lines[-1]["message"], lines[-1]["content_length"], lines[-1]["path"]) == (
         "request body over the endpoint's limit", 70_000, "/api/v1/gate/")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/api/v1/audit/events/", 401, "Unauthorized: /api/v1/audit/events/"),
+    ("/api/v1/no-such-endpoint/", 404, "Not Found: /api/v1/no-such-endpoint/"),
+])
+def test_djangos_request_line_for_a_refused_request_carries_its_id(client, path, status, message):
+    # given: a JSON handler on the logger Django writes its 4xx/5xx lines to (its handler does so
+    # after the middleware chain has returned)
+    import io
+
+    from mlops_site.common import context
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    before = context._correlation_id.get()
+    try:
+        # when
+        response = client.get(path, HTTP_X_REQUEST_ID="ci-run-000401")
+    finally:
+        logger.removeHandler(handler)
+    # then: the line Django wrote has the id the response answered with
+    assert response.status_code == status and response["X-Request-ID"] == "ci-run-000401"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["message"], line["correlation_id"]) for line in lines] == [(message, "ci-run-000401")]
+    assert lines[0]["status_code"] == status
+    # and the id does not outlive the response: what was current before the request is again
+    assert context._correlation_id.get() == before
