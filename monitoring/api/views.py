@@ -48,9 +48,14 @@ def _int_param(request: Request, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise errors.invalid(f"{name} is a whole number.", field=name) from exc
+    # An id filter: beyond a 64-bit key no row can match, and the database refuses to bind it
+    # (SQLite OverflowError, PostgreSQL bigint out of range), so it is bad input, not a 500.
+    if not -(2**63) <= number < 2**63:
+        raise errors.invalid(f"{name} is out of range for an id.", field=name)
+    return number
 
 
 class _MonitoringApi:
