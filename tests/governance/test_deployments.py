@@ -17,6 +17,7 @@ from governance.services.approvals import (
 from governance.services.deployments import deployment_record
 from governance.services.policies import policy_update
 from mlops_site.common.errors import ApplicationError
+from tests.governance import tamper
 from tests.governance.workflow_factories import PASSWORD, World, person, version
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,8 @@ def test_old_decision_is_stale():
     world = World("limited")
     approved_for(world, world.v1)
     decision = decide(world, world.v1)
-    GateDecision.objects.filter(pk=decision.pk).update(evaluated_at=timezone.now() - dt.timedelta(minutes=16))
+    with tamper.triggers_bypassed():  # backdated: the service never edits a decision
+        GateDecision.objects.filter(pk=decision.pk).update(evaluated_at=timezone.now() - dt.timedelta(minutes=16))
     error = refused(actor=world.ci, model_version=world.v1, environment="production",
                     decision_id=decision.decision_id)
     assert error.code == "gate_decision_stale"
