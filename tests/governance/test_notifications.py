@@ -16,6 +16,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import ApprovalRequest, NotificationDelivery
+from governance.models import ApprovalRequest, NotificationDelivery, OutboxMessage
 from governance.notify import DeliveryRefused
 from governance.notify.webhook import webhook_target_check
 from governance.services.approvals import approval_request_open, approval_request_sign
@@ -428,6 +430,53 @@ def test_the_expiry_task_expires_overdue_requests_and_notifies(receiver, mailout
     assert entry["task"] == "governance.tasks.approval_requests_expire_task"
     assert entry["schedule"] == dt.timedelta(minutes=15)
     assert entry["task"] in celery_app.tasks
+
+
+# --- the outbox (governance/outbox.py) -------------------------------------------------------------
+
+FANOUT, DELIVER = "governance.tasks.notification_fanout_task", "governance.tasks.notification_deliver_task"
+
+
+@pytest.mark.django_db
+def test_the_fanout_and_each_delivery_travel_through_the_outbox(receiver, mailoutbox,
+                                                                 django_capture_on_commit_callbacks):
+    # given
+    world = with_emails(World("limited"))
+    # when: the change commits
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            request = open_request(world)
+            # then: its fan-out is a row of its transaction, not yet handed on
+            assert list(OutboxMessage.objects.values_list("task_name", "sent_at")) == [(FANOUT, None)]
+    # then: handed on at commit (eager: run in-process), the fan-out wrote one row per delivery
+    rows = list(OutboxMessage.objects.order_by("id"))
+    assert [(row.task_name, row.sent_at is not None, row.attempts, row.last_error) for row in rows] == [
+        (FANOUT, True, 1, "")] + [(DELIVER, True, 1, "")] * 4
+    assert rows[0].args[0]["request_id"] == request.pk
+    assert sorted(row.args[0] for row in rows[1:]) == sorted(NotificationDelivery.objects.values_list("pk", flat=True))
+    assert len(receiver.received) == 1 and len(mailoutbox) == 3
+
+
+@pytest.mark.django_db
+def test_the_relay_command_sends_a_row_left_pending(receiver, mailoutbox):
+    # given: a committed change whose hand-off never ran (this test's transaction does not commit)
+    world = with_emails(World("limited"))
+    request = open_request(world)
+    assert list(OutboxMessage.objects.values_list("task_name", "sent_at")) == [(FANOUT, None)]
+    assert receiver.received == []
+    # when
+    out = StringIO()
+    call_command("relay_outbox", stdout=out)
+    # then: the fan-out ran (eager: in-process) and its four deliveries' rows went through the relay
+    # too (their own on-commit hand-off never runs here either), once each
+    assert out.getvalue() == "outbox: 5 sent, 0 pending\n"
+    assert [event["request_id"] for event in receiver.events()] == [request.pk]
+    assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {"sent"}
+    # when: it runs again
+    call_command("relay_outbox", stdout=StringIO())
+    # then: nothing is sent twice
+    assert len(receiver.received) == 1 and len(mailoutbox) == 3
 
 
 # --- through a real worker -------------------------------------------------------------------------
