@@ -16,7 +16,8 @@ class AppendOnlyModel(models.Model):
     """Abstract base of records that are evidence: inserted once, never updated or deleted.
 
     Subclasses say why in `edit_refusal` and `delete_refusal`. This is the Python layer only;
-    the audit tables also carry database triggers (governance.db_triggers).
+    every subclass's table also carries database triggers that refuse UPDATE, DELETE and TRUNCATE
+    from any client (governance.db_triggers.PROTECTED_TABLES; a test keeps the two lists equal).
     """
 
     edit_refusal = "This record is append-only; it cannot be changed."
