@@ -200,6 +200,14 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
     def get_queryset(self, request):
         return selectors.compliance_alert_list(user=request.user)
 
+    def get_fields(self, request, obj=None):
+        # The act link is a control: shown only to whoever may act on this alert (never the auditor,
+        # who reads everything and writes nothing), like the button on top of the page.
+        fields = super().get_fields(request, obj)
+        if obj is None or not can_handle_alert(request.user, obj):
+            fields = [f for f in fields if f != "act_link"]
+        return fields
+
     def get_urls(self):
         return [
             path("inbox/", self.admin_site.admin_view(self.inbox_view), name="monitoring_compliancealert_inbox"),
@@ -247,6 +255,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
                         key=lambda a: (rank[a.severity], -a.last_seen_at.timestamp()))
         rows = [{"alert": a, "last_seen": _utc(a.last_seen_at),
                  "url": reverse("admin:monitoring_compliancealert_act", args=[a.pk]),
+                 "may_handle": can_handle_alert(request.user, a),
                  "needs_signature": a.severity == Severity.CRITICAL} for a in alerts]
         return TemplateResponse(request, "admin/monitoring/compliancealert/inbox.html", {
             **self.admin_site.each_context(request), "title": "Alerts inbox", "rows": rows, "opts": self.model._meta,

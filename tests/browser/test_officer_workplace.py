@@ -167,9 +167,15 @@ def auditor_reads_without_changing(login, request: ApprovalRequest) -> None:
     alert = ComplianceAlert.objects.filter(status="open").order_by("pk").first()
     aldo.goto(f"/admin/monitoring/compliancealert/{alert.pk}/change/")
     assert aldo.page.locator("#alert-actions").is_visible() and aldo.page.locator("#alert-act").count() == 0
+    assert aldo.page.locator('a[href$="/act/"]').count() == 0  # nor the act field among the record's
     aldo.shot("07b-alert-auditor")
     aldo.goto(f"/admin/monitoring/compliancealert/{alert.pk}/act/")
     assert aldo.page.locator("select[name=action], input[name=password]").count() == 0
+    # the inbox: every active alert, no button to handle or sign one
+    aldo.goto("/admin/monitoring/compliancealert/inbox/")
+    assert f"#{alert.pk}" in aldo.page.locator("#result_list").inner_text()
+    assert aldo.page.locator('a[href$="/act/"]').count() == 0
+    aldo.shot("07c-inbox-auditor")
     # nothing the auditor did wrote an event
     assert AuditEvent.objects.count() + AuditQueueEntry.objects.count() == events_before
 
