@@ -49,7 +49,10 @@ MONITORING_EVIDENCE_TABLES: dict[str, tuple[str, ...]] = {
 PROTECTED_TABLES: dict[str, tuple[str, ...]] = {
     **AUDIT_TABLES, **GOVERNANCE_EVIDENCE_TABLES, **MONITORING_EVIDENCE_TABLES,
 }
-
+# Why no table has a mutable column: no service, task, admin action or data migration updates or
+# deletes a row of these tables (a gate decision is "used" by the deployment that points at it,
+# not by a column of its own; a recompute, a policy edit or a rollback is a new row), and every
+# foreign key into them is PROTECT, so no legitimate parent delete cascades into them.
 
 
 def refusal(table: str) -> str:
