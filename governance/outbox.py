@@ -11,6 +11,7 @@
    (`governance.tasks.outbox_relay_task`, every ATTEST_OUTBOX_RELAY_SECONDS; beat itself needs
    the broker, so that is the path once it is back) and from `manage.py relay_outbox`, which
    needs only the database (cron, or an operator after an outage).
+4. `outbox_prune` deletes rows sent more than ATTEST_OUTBOX_KEEP_DAYS ago (beat, hourly).
 
 Every hand-off claims its row with `SELECT … FOR UPDATE SKIP LOCKED` and marks it sent in the
 same transaction, so two relays (or a relay and an on-commit hand-off) never publish one row
@@ -25,6 +26,7 @@ that transaction; a task that raises is logged with its error on the row (a task
 are the task's business, not the outbox's, exactly as with a worker).
 """
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -195,3 +197,10 @@ def outbox_relay(*, batch: int = 100) -> RelayRun:
 
 def outbox_pending_count() -> int:
     return OutboxMessage.objects.filter(sent_at__isnull=True).count()
+
+
+def outbox_prune(*, keep_days: int) -> int:
+    """Delete rows sent more than `keep_days` ago (pending rows are never deleted); returns how many."""
+    cutoff = timezone.now() - dt.timedelta(days=keep_days)
+    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=cutoff).delete()
+    return deleted

@@ -32,7 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.db import transaction  # noqa: E402
 
 from governance.notify import DeliveryFailed  # noqa: E402
-from governance.outbox import outbox_eager_runner, outbox_enqueue, outbox_relay  # noqa: E402
+from governance.outbox import outbox_eager_runner, outbox_enqueue, outbox_prune, outbox_relay  # noqa: E402
 from governance.services.approvals import approval_requests_expire_due  # noqa: E402
 from governance.services.notifications import (  # noqa: E402
     NotificationBusy,
@@ -91,6 +91,12 @@ def notification_deliver_task(self, delivery_id: int) -> str:
 def outbox_relay_task() -> int:
     """Publish outbox rows the broker did not take on commit (the beat schedule); returns how many were sent."""
     return outbox_relay().sent
+
+
+@shared_task(name="governance.tasks.outbox_prune_task")
+def outbox_prune_task() -> int:
+    """Delete outbox rows sent more than ATTEST_OUTBOX_KEEP_DAYS ago (the beat schedule); returns how many."""
+    return outbox_prune(keep_days=settings.ATTEST_OUTBOX_KEEP_DAYS)
 
 
 @shared_task(name="governance.tasks.approval_requests_expire_task")

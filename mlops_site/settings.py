@@ -354,6 +354,12 @@ CELERY_BEAT_SCHEDULE["outbox-relay"] = {
     "task": "governance.tasks.outbox_relay_task",
     "schedule": timedelta(seconds=ATTEST_OUTBOX_RELAY_SECONDS),
 }
+# Sent rows are kept this long (to look into a late notification), then deleted hourly.
+ATTEST_OUTBOX_KEEP_DAYS = env_int("ATTEST_OUTBOX_KEEP_DAYS", 7)
+CELERY_BEAT_SCHEDULE["outbox-prune"] = {
+    "task": "governance.tasks.outbox_prune_task",
+    "schedule": timedelta(hours=1),
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("ATTEST_BROKER_CONNECT_TIMEOUT_SECONDS", 2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
                                    "socket_timeout": env_int("ATTEST_BROKER_SOCKET_TIMEOUT_SECONDS", 5)}

@@ -34,7 +34,7 @@ from governance.notify import DeliveryRefused
 from governance.notify.webhook import webhook_target_check
 from governance.services.approvals import approval_request_open, approval_request_sign
 from governance.services.notifications import notification_fanout
-from governance.tasks import approval_requests_expire_task, notification_deliver_task
+from governance.tasks import approval_requests_expire_task, notification_deliver_task, outbox_prune_task
 from mlops_site.celery import app as celery_app
 from mlops_site.common.errors import ApplicationError
 from tests.governance.workflow_factories import PASSWORD, World
@@ -477,6 +477,28 @@ def test_the_relay_command_sends_a_row_left_pending(receiver, mailoutbox):
     call_command("relay_outbox", stdout=StringIO())
     # then: nothing is sent twice
     assert len(receiver.received) == 1 and len(mailoutbox) == 3
+
+
+@pytest.mark.django_db
+def test_the_prune_task_deletes_only_rows_sent_before_the_kept_days(settings):
+    # given: rows sent 8 days ago, 6 days ago, and one never sent (created 30 days ago)
+    settings.ATTEST_OUTBOX_KEEP_DAYS = 7
+    now = timezone.now()
+    old, recent, pending = OutboxMessage.objects.bulk_create(
+        OutboxMessage(task_name="tests.outbox_probe", args=[n]) for n in range(3))
+    OutboxMessage.objects.filter(pk=old.pk).update(sent_at=now - dt.timedelta(days=8))
+    OutboxMessage.objects.filter(pk=recent.pk).update(sent_at=now - dt.timedelta(days=6))
+    OutboxMessage.objects.filter(pk=pending.pk).update(created_at=now - dt.timedelta(days=30))
+    # when
+    deleted = outbox_prune_task.apply().get()
+    # then
+    assert deleted == 1
+    assert sorted(OutboxMessage.objects.values_list("pk", flat=True)) == [recent.pk, pending.pk]
+    # and the relay and the prune are on the beat schedule, under task names the worker knows
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["outbox-relay"]["schedule"] == dt.timedelta(seconds=10)
+    assert schedule["outbox-prune"]["schedule"] == dt.timedelta(hours=1)
+    assert {schedule[name]["task"] for name in ("outbox-relay", "outbox-prune")} <= set(celery_app.tasks)
 
 
 # --- through a real worker -------------------------------------------------------------------------
