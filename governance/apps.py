@@ -32,12 +32,10 @@ class GovernanceConfig(AppConfig):
         report_provider_set(model_version_reports_latest)
         demo_step_add(demo_evaluations, order=10)
 
-        # MLflow (issue 8): an open alias alert denies the gate; importing the module registers
-        # the webhook's import task in every process, the worker's too.
-        from governance.gate import gate_alert_check_register
-        from governance.mlflow_import import mlflow_alias_gate_check
-
-        gate_alert_check_register(mlflow_alias_gate_check)
+        # MLflow (issue 8): importing the module registers the webhook's import task in every
+        # process, the worker's too. An unapproved alias move is a monitoring ComplianceAlert,
+        # which the gate's alert check (installed by monitoring) already reads.
+        import governance.mlflow_import  # noqa: F401
 
         post_migrate.connect(seed_defaults, sender=self, dispatch_uid="governance_seed_defaults")
         # No sender: it runs after each app's permissions exist (auth's handler is connected first).

@@ -21,9 +21,12 @@ A version whose artifact cannot be read through the server is skipped, with the 
 
 Aliases: each alias's target is remembered (`MlflowAliasState`). When a governed alias
 (settings.ATTEST_MLFLOW_GOVERNED_ALIASES; "*" = every alias) moves to a version that is not
-approved or deployed in Attest, a critical `MlflowAliasAlert` opens (audit event
-`governance.mlflow.alias_alert_opened`), and the gate denies the model with
-`open_critical_alert` until the alias points at an approved version again.
+approved or deployed in Attest, a critical compliance alert of kind `alias_moved` opens (or
+the alias's active one repeats): the same `ComplianceAlert` as a drift breach, in the same
+inbox, closed only by a compliance officer's signature, and while it is active the gate
+denies the model with `open_critical_alert`. Compliance alerts belong to monitoring, which
+sits above governance: monitoring installs the handler that raises them
+(`mlflow_alias_alert_handler_set`, at its ready()), so this module never imports it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -47,14 +51,14 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.utils import timezone
 
 from governance.audit import AuditAction, audit_event_record
-from governance.models.mlflow import MlflowAliasAlert, MlflowAliasState, MlflowModelVersionLink
+from governance.models.mlflow import MlflowAliasState, MlflowModelVersionLink
 from mlops_site.common.errors import ApplicationError
 from registry import services as registry
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Team
 
+log = logging.getLogger(__name__)
 SYSTEM = "mlflow_import"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 APPROVED_STATUSES = (ModelVersion.Status.APPROVED, ModelVersion.Status.DEPLOYED)
@@ -78,7 +82,7 @@ class ImportSummary:
     versions_skipped: list[tuple[str, int, str]] = dataclasses.field(default_factory=list)
     alias_moves: list[tuple[str, str, int | None, int]] = dataclasses.field(default_factory=list)
     alerts_opened: list[str] = dataclasses.field(default_factory=list)
-    alerts_resolved: list[str] = dataclasses.field(default_factory=list)
+    alerts_repeated: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -321,15 +325,31 @@ def _governed(alias: str) -> bool:
     return "*" in governed or alias.lower() in governed
 
 
+# The alert handler (monitoring.services.alerts.compliance_alert_raise_alias_moved, installed by
+# monitoring's ready()): keyword arguments actor, system, tracking_uri, mlflow_name, alias,
+# mlflow_version, previous_version, model, model_version -> (alert, created).
+AliasAlertHandler = Callable[..., tuple[Any, bool]]
+_alias_alert_handler: list[AliasAlertHandler] = []
+
+
+def mlflow_alias_alert_handler_set(handler: AliasAlertHandler | None) -> None:
+    """Install (or, with None, remove) what raises the compliance alert for an unapproved alias move."""
+    _alias_alert_handler.clear()
+    if handler is not None:
+        _alias_alert_handler.append(handler)
+
+
 @transaction.atomic
 def mlflow_alias_observe(*, actor: Any, tracking_uri: str, name: str, alias: str, mlflow_version: int,
-                         summary: ImportSummary | None = None) -> MlflowAliasAlert | None:
-    """Record where `alias` of MLflow model `name` points; open or resolve its alert.
+                         summary: ImportSummary | None = None) -> Any:
+    """Record where `alias` of MLflow model `name` points; raise its alert when the move is unapproved.
 
-    A move (or the first sighting) to a version that Attest has not approved (status approved
-    or deployed) opens a critical MlflowAliasAlert when the alias is governed; pointing at an
-    approved version resolves the open one. Seeing the same target again changes nothing.
-    Returns the alert opened, if any.
+    A move (or the first sighting) of a governed alias to a version that Attest has not
+    approved (status approved or deployed) opens a critical `alias_moved` compliance alert, or
+    repeats the alias's active one, through the installed handler, in this transaction. A move
+    to an approved version closes nothing: only a compliance officer's signature closes a
+    critical alert. Seeing the same target again changes nothing. Returns the alert raised or
+    repeated, if any.
     """
     summary = summary if summary is not None else ImportSummary()
     state = MlflowAliasState.objects.select_for_update().filter(
@@ -354,31 +374,18 @@ def mlflow_alias_observe(*, actor: Any, tracking_uri: str, name: str, alias: str
         payload={"tracking_uri": tracking_uri, "model_version": model_version.pk if model_version else None,
                  "attest_status": model_version.status if model_version else None},
     )
-    open_alert = MlflowAliasAlert.objects.select_for_update().filter(
-        tracking_uri=tracking_uri, mlflow_name=name, alias=alias, status=MlflowAliasAlert.Status.OPEN).first()
     approved = model_version is not None and model_version.status in APPROVED_STATUSES
-    if open_alert is not None:
-        open_alert.status = MlflowAliasAlert.Status.RESOLVED
-        open_alert.resolved_at = timezone.now()
-        open_alert.save(update_fields=["status", "resolved_at", "updated_at"])
-        audit_event_record(actor=actor, system=SYSTEM, action=AuditAction.MLFLOW_ALIAS_ALERT_RESOLVED,
-                           target=open_alert, before={"status": "open"}, after={"status": "resolved"},
-                           reason=f"the alias now points at version {mlflow_version}")
-        summary.alerts_resolved.append(open_alert.message)
     if approved or not _governed(alias) or model is None:
         return None
-    what = (f"{model.name} v{model_version.version} ({model_version.status})" if model_version
-            else f"MLflow version {mlflow_version}, not imported into Attest")
-    alert = MlflowAliasAlert.objects.create(
-        tracking_uri=tracking_uri, mlflow_name=name, alias=alias, mlflow_version=mlflow_version, model=model,
-        model_version=model_version,
-        message=f"MLflow alias {name}@{alias} moved to {what}, which no approval covers."[:500])
-    audit_event_record(actor=actor, system=SYSTEM, action=AuditAction.MLFLOW_ALIAS_ALERT_OPENED, target=alert,
-                       after={"severity": "critical", "status": "open", "alias": alias,
-                              "mlflow_version": mlflow_version,
-                              "model_version": model_version.pk if model_version else None},
-                       payload={"tracking_uri": tracking_uri})
-    summary.alerts_opened.append(alert.message)
+    if not _alias_alert_handler:
+        # Only without the monitoring app: the move is in the audit log, but no alert can open.
+        log.warning("MLflow alias %s@%s moved to unapproved version %s; no compliance alert handler is installed",
+                    name, alias, mlflow_version)
+        return None
+    alert, created = _alias_alert_handler[0](
+        actor=actor, system=SYSTEM, tracking_uri=tracking_uri, mlflow_name=name, alias=alias,
+        mlflow_version=mlflow_version, previous_version=previous, model=model, model_version=model_version)
+    (summary.alerts_opened if created else summary.alerts_repeated).append(alert.title)
     return alert
 
 
@@ -419,14 +426,7 @@ def mlflow_import(*, actor: Any, tracking_uri: str, team: Team, risk_tier: str =
     return summary
 
 
-# --- the gate and the webhook ------------------------------------------------------------------------
-
-def mlflow_alias_gate_check(model_version: ModelVersion) -> str | None:
-    """governance.gate's alert check: an open MLflow alias alert on the model denies the gate."""
-    alert = MlflowAliasAlert.objects.filter(model_id=model_version.model_id,
-                                            status=MlflowAliasAlert.Status.OPEN).order_by("pk").first()
-    return f"Open critical alert: {alert.message}" if alert else None
-
+# --- the webhook -------------------------------------------------------------------------------------
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 

@@ -7,6 +7,8 @@
   may read them); each alert has a page where it is acknowledged, resolved or dismissed. The
   form collects input; the services decide (a critical alert needs a compliance officer's
   password: the e-signature), and refusals are shown in words.
+- An `alias_moved` alert (an MLflow alias moved to an unapproved version) has no monitor: its
+  pages show where the alias went instead of a drift chart.
 - Batches and results are evidence: read-only.
 Querysets are the API's selectors, so a user reads here what the API would show them.
 """
@@ -190,11 +192,11 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
     list_display = ["id", "severity_badge", "status", "kind", "model", "title", "repeat_count", "assigned_team",
                     "last_seen_utc"]
     list_filter = [AlertStatusFilter, "severity", "kind"]
-    search_fields = ["title", "model__name"]
-    fields = ["model", "model_version", "monitor", "kind", "severity", "status", "title", "repeat_count",
-              "first_seen_utc", "last_seen_utc", "assigned_team", "retraining_request", "acknowledged_by",
-              "acknowledge_reason", "closed_by", "close_reason", "signatures_display", "evidence_display",
-              "act_link"]
+    search_fields = ["title", "model__name", "mlflow_name", "mlflow_alias"]
+    fields = ["model", "model_version", "monitor", "kind", "severity", "status", "title", "mlflow_display",
+              "repeat_count", "first_seen_utc", "last_seen_utc", "assigned_team", "retraining_request",
+              "acknowledged_by", "acknowledge_reason", "closed_by", "close_reason", "signatures_display",
+              "evidence_display", "act_link"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -227,6 +229,13 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
     @admin.display(description="last breach", ordering="last_seen_at")
     def last_seen_utc(self, obj: ComplianceAlert) -> str:
         return _utc(obj.last_seen_at)
+
+    @admin.display(description="MLflow alias")
+    def mlflow_display(self, obj: ComplianceAlert):
+        if not obj.is_alias_moved:
+            return "—"
+        return format_html("{}@<b>{}</b> → version {} <small>({})</small>", obj.mlflow_name, obj.mlflow_alias,
+                           obj.mlflow_version, obj.mlflow_tracking_uri)
 
     @admin.display(description="evidence")
     def evidence_display(self, obj: ComplianceAlert):

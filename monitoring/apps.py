@@ -13,6 +13,12 @@ class MonitoringConfig(AppConfig):
         # The gate learns of open critical alerts through the hook governance offers.
         gate_alert_check_register(open_critical_alert_message)
 
+        from governance.mlflow_import import mlflow_alias_alert_handler_set
+        from monitoring.services.alerts import compliance_alert_raise_alias_moved
+
+        # An MLflow alias moved to an unapproved version is a compliance alert like a drift breach.
+        mlflow_alias_alert_handler_set(compliance_alert_raise_alias_moved)
+
         from monitoring.demo import DEMO_STEP_ORDER, demo_monitoring
         from registry.demo import demo_step_add
 

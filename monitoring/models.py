@@ -164,11 +164,21 @@ class DriftResult(AppendOnlyModel):
 class ComplianceAlert(BaseModel):
     """The compliance case a breach opens, until someone closes it with a reason.
 
+    Two sources open one kind of case, told apart by `kind` (a database check keeps each shape):
+    - a drift monitor's breach (`data_drift`, `concept_drift`, `fairness_drift`, `data_quality`):
+      `monitor` and `model_version` are set, the `mlflow_*` fields are empty;
+    - an MLflow alias moved to a version no approval covers (`alias_moved`, always critical,
+      raised through governance.mlflow_import's hook): no `monitor`; `mlflow_tracking_uri`,
+      `mlflow_name`, `mlflow_alias` and `mlflow_version` say which alias went where;
+      `model_version` is the Attest version it points at, or null when that MLflow version was
+      never imported.
+
     Invariants: status moves open -> acknowledged -> resolved | dismissed, or open ->
     resolved | dismissed (monitoring.services guards it); at most one active (open or
-    acknowledged) alert per (monitor, kind): a repeat breach increments `repeat_count`,
-    refreshes `evidence` and may raise the severity, never opens a second case; closing a
-    critical alert carries a compliance officer's AlertSignature.
+    acknowledged) alert per (monitor, kind), and per (tracking URI, MLflow model, alias) for
+    `alias_moved`: a repeat increments `repeat_count`, refreshes `evidence` and may raise the
+    severity, never opens a second case; closing a critical alert carries a compliance
+    officer's AlertSignature, whatever raised it.
     """
 
     class Status(models.TextChoices):
@@ -182,13 +192,14 @@ class ComplianceAlert(BaseModel):
         CONCEPT_DRIFT = "concept_drift", _("concept drift (performance)")
         FAIRNESS_DRIFT = "fairness_drift", _("fairness drift")
         DATA_QUALITY = "data_quality", _("data quality")
+        ALIAS_MOVED = "alias_moved", _("MLflow alias moved to an unapproved version")
 
     ACTIVE = (Status.OPEN, Status.ACKNOWLEDGED)
 
     model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT, related_name="compliance_alerts")
-    model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT,
+    model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, null=True, blank=True,
                                       related_name="compliance_alerts")
-    monitor = models.ForeignKey(DriftMonitor, on_delete=models.PROTECT, related_name="alerts")
+    monitor = models.ForeignKey(DriftMonitor, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
@@ -210,6 +221,11 @@ class ComplianceAlert(BaseModel):
                                   related_name="alerts_closed")
     closed_at = models.DateTimeField(_("resolved or dismissed at"), null=True, blank=True)
     close_reason = models.TextField(_("resolution or dismissal reason"), blank=True)
+    # Where an `alias_moved` alert comes from (empty for drift alerts).
+    mlflow_tracking_uri = models.CharField(_("MLflow tracking URI"), max_length=500, blank=True, default="")
+    mlflow_name = models.CharField(_("MLflow model name"), max_length=500, blank=True, default="")
+    mlflow_alias = models.CharField(_("MLflow alias"), max_length=255, blank=True, default="")
+    mlflow_version = models.PositiveIntegerField(_("MLflow version the alias points at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-last_seen_at", "-id"]
@@ -218,6 +234,16 @@ class ComplianceAlert(BaseModel):
         constraints = [
             models.UniqueConstraint(fields=["monitor", "kind"], condition=models.Q(status__in=["open", "acknowledged"]),
                                     name="compliance_alert_one_active"),
+            models.UniqueConstraint(fields=["mlflow_tracking_uri", "mlflow_name", "mlflow_alias"],
+                                    condition=models.Q(kind="alias_moved", status__in=["open", "acknowledged"]),
+                                    name="compliance_alert_one_active_alias"),
+            models.CheckConstraint(
+                condition=(models.Q(kind="alias_moved", monitor__isnull=True, mlflow_version__isnull=False)
+                           & ~models.Q(mlflow_tracking_uri="") & ~models.Q(mlflow_name="") & ~models.Q(mlflow_alias=""))
+                | (~models.Q(kind="alias_moved") & models.Q(monitor__isnull=False, model_version__isnull=False,
+                                                            mlflow_tracking_uri="", mlflow_name="", mlflow_alias="",
+                                                            mlflow_version__isnull=True)),
+                name="compliance_alert_source_shape"),
             models.CheckConstraint(condition=models.Q(status__in=["open", "acknowledged", "resolved", "dismissed"]),
                                    name="compliance_alert_status_valid"),
             models.CheckConstraint(condition=models.Q(severity__in=["info", "warning", "critical"]),
@@ -232,6 +258,26 @@ class ComplianceAlert(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def is_alias_moved(self) -> bool:
+        return self.kind == self.Kind.ALIAS_MOVED
+
+    @property
+    def subject(self) -> str:
+        """What the alert is about, in words: "credit v3 @ production" or "credit: MLflow credit@champion -> 4"."""
+        version = f" v{self.model_version.version}" if self.model_version_id else ""
+        if self.is_alias_moved:
+            return f"{self.model.name}{version}: MLflow {self.mlflow_name}@{self.mlflow_alias} -> {self.mlflow_version}"
+        return f"{self.model.name}{version} @ {self.monitor.environment}"
+
+    @property
+    def mlflow(self) -> dict | None:
+        """The MLflow alias an `alias_moved` alert is about; None for drift alerts."""
+        if not self.is_alias_moved:
+            return None
+        return {"tracking_uri": self.mlflow_tracking_uri, "model_name": self.mlflow_name, "alias": self.mlflow_alias,
+                "version": self.mlflow_version}
 
 
 class AlertSignature(AppendOnlyModel):

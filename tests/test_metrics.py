@@ -79,13 +79,13 @@ def test_request_latency_is_observed_by_url_pattern(client):
 
 
 def test_open_mlflow_alias_alerts_are_exposed(client):
-    # given: one open alert on an imported model
-    from governance.models import MlflowAliasAlert
+    # given: one open alias_moved compliance alert on an imported model
+    from monitoring.services.alerts import compliance_alert_raise_alias_moved
 
     world = World("limited")
-    MlflowAliasAlert.objects.create(tracking_uri="http://mlflow", mlflow_name="credit", alias="champion",
-                                    mlflow_version=2, model=world.model, model_version=world.v1,
-                                    message="moved to an unapproved version")
+    compliance_alert_raise_alias_moved(actor=world.engineer, tracking_uri="http://mlflow", mlflow_name="credit",
+                                       alias="champion", mlflow_version=2, previous_version=1, model=world.model,
+                                       model_version=world.v1)
     # when
     text = _metrics(client)
     # then

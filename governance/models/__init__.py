@@ -19,9 +19,9 @@ __all__ += ["Evaluation", "Report", "ReportChart"]
 from governance.models.dossiers import Dossier  # noqa: E402
 
 __all__ += ["Dossier"]
-from governance.models.mlflow import MlflowAliasAlert, MlflowAliasState, MlflowModelVersionLink  # noqa: E402
+from governance.models.mlflow import MlflowAliasState, MlflowModelVersionLink  # noqa: E402
 
-__all__ += ["MlflowAliasAlert", "MlflowAliasState", "MlflowModelVersionLink"]
+__all__ += ["MlflowAliasState", "MlflowModelVersionLink"]
 from governance.models.outbox import OutboxMessage  # noqa: E402
 
 __all__ += ["OutboxMessage"]

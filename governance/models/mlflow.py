@@ -4,10 +4,11 @@
   became. Its key (tracking URI, MLflow name, MLflow version) makes the import idempotent.
 - `MlflowAliasState`: where each alias of an imported model pointed when Attest last looked,
   so a *move* is noticed once, not at every import.
-- `MlflowAliasAlert`: a critical compliance finding: a governed alias (settings
-  ATTEST_MLFLOW_GOVERNED_ALIASES) was moved to a version no approval covers. While one is open
-  the gate denies the model with `open_critical_alert`; it resolves when the alias points at
-  an approved (or deployed) version again.
+
+A governed alias (settings ATTEST_MLFLOW_GOVERNED_ALIASES) moved to a version no approval
+covers raises a critical compliance alert of kind `alias_moved`: monitoring's
+`ComplianceAlert`, like a drift breach (it replaced this module's `MlflowAliasAlert`, whose rows
+migration monitoring 0003 copied over before governance 0013 dropped its table).
 """
 
 from django.db import models
@@ -57,32 +58,3 @@ class MlflowAliasState(BaseModel):
     def __str__(self) -> str:
         return f"{self.mlflow_name}@{self.alias} -> {self.mlflow_version}"
 
-
-class MlflowAliasAlert(BaseModel):
-    """Invariant: at most one open alert per (tracking_uri, mlflow_name, alias); severity is critical."""
-
-    class Status(models.TextChoices):
-        OPEN = "open", _("open")
-        RESOLVED = "resolved", _("resolved")
-
-    tracking_uri = models.CharField(_("tracking URI"), max_length=500)
-    mlflow_name = models.CharField(_("MLflow model name"), max_length=500)
-    alias = models.CharField(_("alias"), max_length=255)
-    mlflow_version = models.PositiveIntegerField(_("MLflow version"))
-    model = models.ForeignKey("registry.RegisteredModel", on_delete=models.PROTECT, related_name="mlflow_alerts")
-    model_version = models.ForeignKey("registry.ModelVersion", on_delete=models.PROTECT, null=True, blank=True,
-                                      related_name="mlflow_alerts")
-    severity = models.CharField(_("severity"), max_length=16, default="critical")
-    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.OPEN)
-    message = models.CharField(_("message"), max_length=500)
-    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("MLflow alias alert")
-        constraints = [
-            models.UniqueConstraint(fields=["tracking_uri", "mlflow_name", "alias"],
-                                    condition=models.Q(status="open"), name="mlflow_alias_alert_one_open"),
-        ]
-
-    def __str__(self) -> str:
-        return self.message

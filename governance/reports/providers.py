@@ -14,6 +14,8 @@ Keys are optional; nothing registered means the dossier says "no drift result re
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Q
+
 EvidenceProvider = Callable[..., dict[str, Any]]
 _providers: list[EvidenceProvider] = []
 
@@ -94,7 +96,8 @@ def monitoring_evidence(*, model: Any, versions: list[Any]) -> dict[str, Any]:
             })
     alerts_qs = alert_model.objects.filter(model=model)
     if versions:
-        alerts_qs = alerts_qs.filter(model_version__in=versions)
+        # An MLflow alias alert naming a version never imported concerns the model, so every version.
+        alerts_qs = alerts_qs.filter(Q(model_version__in=versions) | Q(model_version__isnull=True))
     alerts = []
     for alert in alerts_qs.select_related("closed_by").order_by("first_seen_at", "id"):
         closer = alert.closed_by

@@ -6,7 +6,8 @@
 - `attest_http_request_duration_seconds{method,route,status}`: latency of every request, by the
   URL pattern (not the raw path, so ids do not explode the label set);
 - `attest_compliance_alerts{severity,status}`: alerts in the database now, read at scrape time;
-- `attest_mlflow_alias_alerts{status}`: critical MLflow alias alerts (governance/mlflow_import.py).
+- `attest_mlflow_alias_alerts{status}`: critical MLflow alias alerts, the compliance alerts of kind
+  `alias_moved` (governance/mlflow_import.py raises them through monitoring).
 
 With several gunicorn workers set `PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by
 them (prometheus-client's multiprocess mode); counters are then summed over the workers.
@@ -71,11 +72,11 @@ class AlertCollector:
         mlflow = GaugeMetricFamily("attest_mlflow_alias_alerts", "Critical MLflow alias alerts by status.",
                                    labels=["status"])
         try:
+            from django.apps import apps
             from django.db.models import Count
 
-            from governance.models import MlflowAliasAlert
-
-            for status, count in MlflowAliasAlert.objects.values_list("status").annotate(n=Count("id")).order_by():
+            alias_alerts = apps.get_model("monitoring", "ComplianceAlert").objects.filter(kind="alias_moved")
+            for status, count in alias_alerts.values_list("status").annotate(n=Count("id")).order_by():
                 mlflow.add_metric([status], count)
         except Exception:  # noqa: BLE001
             pass

@@ -90,10 +90,24 @@ class AlertSignatureOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "signer_name", "role", "meaning", "reason", "signed_at", "record_sha256"]
 
 
+class ComplianceAlertMlflowOutputSerializer(serializers.Serializer):
+    """Where an `alias_moved` alert's MLflow alias went (ComplianceAlert.mlflow)."""
+
+    tracking_uri = serializers.CharField()
+    model_name = serializers.CharField()
+    alias = serializers.CharField()
+    version = serializers.IntegerField(help_text="The MLflow version the alias points at.")
+
+
 class ComplianceAlertOutputSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name")
-    version = serializers.IntegerField(source="model_version.version")
-    environment = serializers.CharField(source="monitor.environment")
+    # Null for an `alias_moved` alert: no monitor (so no environment), and no Attest version
+    # when the MLflow version it names was never imported.
+    version = serializers.IntegerField(source="model_version.version", default=None, allow_null=True)
+    environment = serializers.CharField(source="monitor.environment", default=None, allow_null=True)
+    mlflow = ComplianceAlertMlflowOutputSerializer(read_only=True, allow_null=True,
+                                                   help_text="The MLflow alias of an `alias_moved` alert; "
+                                                             "null for drift alerts.")
     assigned_team = serializers.CharField(source="assigned_team.name")
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None, allow_null=True)
     closed_by = serializers.CharField(source="closed_by.username", default=None, allow_null=True)
@@ -102,9 +116,9 @@ class ComplianceAlertOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ComplianceAlert
         fields = ["id", "model", "version", "environment", "monitor", "kind", "severity", "status", "title",
-                  "evidence", "repeat_count", "first_seen_at", "last_seen_at", "assigned_team", "retraining_request",
-                  "acknowledged_by", "acknowledged_at", "acknowledge_reason", "closed_by", "closed_at",
-                  "close_reason", "signatures"]
+                  "mlflow", "evidence", "repeat_count", "first_seen_at", "last_seen_at", "assigned_team",
+                  "retraining_request", "acknowledged_by", "acknowledged_at", "acknowledge_reason", "closed_by",
+                  "closed_at", "close_reason", "signatures"]
 
 
 class AlertActionInputSerializer(serializers.Serializer):

@@ -206,17 +206,19 @@ class MonitoringBatchDetailApi(_MonitoringApi, APIView):
 @extend_schema_view(get=extend_schema(
     summary="List compliance alerts",
     parameters=[OpenApiParameter("status", str, enum=ComplianceAlert.Status.values),
-                OpenApiParameter("severity", str, enum=Severity.values), OpenApiParameter("model", str)],
+                OpenApiParameter("severity", str, enum=Severity.values),
+                OpenApiParameter("kind", str, enum=ComplianceAlert.Kind.values), OpenApiParameter("model", str)],
     responses={200: ComplianceAlertOutputSerializer(many=True), **READ_ERRORS}))
 class ComplianceAlertListApi(_MonitoringApi, generics.ListAPIView):
-    """Compliance alerts the user may read, most recent breach first (filter by status, severity, model)."""
+    """Compliance alerts the user may read, most recent breach first (filter by status, severity, kind, model)."""
 
     serializer_class = ComplianceAlertOutputSerializer
 
     def get_queryset(self):
         queryset = selectors.compliance_alert_list(user=self.request.user)
         params = self.request.query_params
-        for key, choices in (("status", ComplianceAlert.Status.values), ("severity", Severity.values)):
+        for key, choices in (("status", ComplianceAlert.Status.values), ("severity", Severity.values),
+                             ("kind", ComplianceAlert.Kind.values)):
             value = params.get(key)
             if value:
                 if value not in choices:

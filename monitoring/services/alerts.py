@@ -13,6 +13,11 @@ name, role, meaning, reason and UTC time, bound by sha256 to the alert's record 
 A repeat breach updates the active alert (count, evidence, severity up), never a new one;
 a critical alert of a monitor that says so opens a retraining request (governance) with the
 alert as its reason.
+
+MLflow alias moves reach the same cases: governance.mlflow_import decides that a governed
+alias now points at a version no approval covers and calls the handler monitoring installs at
+ready() (`mlflow_alias_alert_handler_set`), `compliance_alert_raise_alias_moved`, which opens
+or repeats a critical `alias_moved` alert. Governance never imports monitoring for it.
 """
 
 import hashlib
@@ -102,6 +107,71 @@ def compliance_alert_raise(*, monitor: DriftMonitor, kind: str, severity: str, t
     if created or escalated:
         alert_notification_schedule(alert=alert, event="alert.raised" if created else "alert.escalated")
     return alert, created
+
+
+@transaction.atomic
+def compliance_alert_raise_alias_moved(*, actor: Any, tracking_uri: str, mlflow_name: str, alias: str,
+                                       mlflow_version: int, previous_version: int | None, model: Any,
+                                       model_version: Any = None, system: str = "mlflow_import"
+                                       ) -> tuple[ComplianceAlert, bool]:
+    """Open a critical `alias_moved` alert, or repeat the active one of the same alias; (alert, created).
+
+    Called (through governance.mlflow_import's hook) when a governed MLflow alias moved to a
+    version that Attest has not approved; `model_version` is the Attest version that MLflow
+    version became, None when it was never imported. A repeat (the alias moved again, to
+    another unapproved version, before anyone closed the case) adds one to the count and
+    records where the alias points now. Only a compliance officer's signature closes it (the
+    alias moving back to an approved version does not: someone shipped from an unapproved
+    version meanwhile, and that is what the officer signs off). Writes ALERT_RAISED or
+    ALERT_REPEATED like a drift breach; a new alert is notified on commit.
+    """
+    now = timezone.now()
+    what = (f"{model.name} v{model_version.version} ({model_version.status})" if model_version is not None
+            else f"MLflow version {mlflow_version}, not imported into Attest")
+    title = f"MLflow alias {mlflow_name}@{alias} moved to {what}, which no approval covers."[:300]
+    evidence = {"source": "mlflow", "tracking_uri": tracking_uri, "mlflow_name": mlflow_name, "alias": alias,
+                "mlflow_version": mlflow_version, "previous_version": previous_version,
+                "model_version": model_version.pk if model_version is not None else None,
+                "version": model_version.version if model_version is not None else None,
+                "attest_status": model_version.status if model_version is not None else None}
+    active = (ComplianceAlert.objects.select_for_update()
+              .filter(kind=ComplianceAlert.Kind.ALIAS_MOVED, mlflow_tracking_uri=tracking_uri,
+                      mlflow_name=mlflow_name, mlflow_alias=alias, status__in=ComplianceAlert.ACTIVE).first())
+    if active is None:
+        alert = ComplianceAlert(
+            model=model, model_version=model_version, monitor=None, kind=ComplianceAlert.Kind.ALIAS_MOVED,
+            severity=Severity.CRITICAL, title=title, evidence=evidence, first_seen_at=now, last_seen_at=now,
+            assigned_team=model.team, mlflow_tracking_uri=tracking_uri, mlflow_name=mlflow_name, mlflow_alias=alias,
+            mlflow_version=mlflow_version,
+        )
+        alert.full_clean(validate_unique=False, validate_constraints=False)
+        alert.save()
+        audit_event_record(actor=actor, system=system, action=AuditAction.ALERT_RAISED, target=alert,
+                           after={"status": alert.status, "severity": alert.severity, "kind": alert.kind,
+                                  "title": alert.title, "model": model.name,
+                                  "version": evidence["version"], "assigned_team": model.team.name,
+                                  "mlflow": alert.mlflow},
+                           payload={"evidence": evidence})
+        from monitoring.services.notifications import alert_notification_schedule
+
+        alert_notification_schedule(alert=alert, event="alert.raised")
+        return alert, True
+    alert = active
+    before = {"repeat_count": alert.repeat_count, "mlflow_version": alert.mlflow_version,
+              "model_version": alert.model_version_id}
+    alert.repeat_count += 1
+    alert.mlflow_version = mlflow_version
+    alert.model_version = model_version
+    alert.title = title
+    alert.evidence = evidence
+    alert.last_seen_at = now
+    alert.save(update_fields=["repeat_count", "mlflow_version", "model_version", "title", "evidence", "last_seen_at",
+                              "updated_at"])
+    audit_event_record(actor=actor, system=system, action=AuditAction.ALERT_REPEATED, target=alert, before=before,
+                       after={"repeat_count": alert.repeat_count, "severity": alert.severity,
+                              "mlflow_version": mlflow_version, "model_version": alert.model_version_id},
+                       payload={"evidence": evidence})
+    return alert, False
 
 
 def _retraining_open(*, alert: ComplianceAlert, monitor: DriftMonitor) -> None:

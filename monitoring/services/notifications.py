@@ -43,7 +43,11 @@ def alert_notification_payload(*, alert: ComplianceAlert, event: str, actor: Any
         raise ValueError(f"unknown alert event {event!r}")
     return {
         "event_id": str(uuid.uuid4()), "event": event, "alert_id": alert.pk, "model": alert.model.name,
-        "version": alert.model_version.version, "environment": alert.monitor.environment, "kind": alert.kind,
+        # An `alias_moved` alert has no monitor (so no environment), and no version when the
+        # MLflow version it names was never imported; `mlflow` then says which alias moved where.
+        "version": alert.model_version.version if alert.model_version is not None else None,
+        "environment": alert.monitor.environment if alert.monitor is not None else None, "mlflow": alert.mlflow,
+        "kind": alert.kind,
         "severity": alert.severity, "status": alert.status, "title": alert.title,
         "repeat_count": alert.repeat_count, "assigned_team": alert.assigned_team.name,
         "retraining_request": alert.retraining_request_id,
@@ -88,12 +92,18 @@ def alert_notification_send(*, payload: dict[str, Any], channel: str, target: st
             webhook_post(target, body, headers, timeout=settings.ATTEST_WEBHOOK_TIMEOUT_SECONDS,
                          allow_private=settings.ATTEST_WEBHOOK_ALLOW_PRIVATE, ca_file=settings.ATTEST_WEBHOOK_CA_FILE)
         else:
+            version = f" v{payload['version']}" if payload.get("version") is not None else ""
+            where = f" ({payload['environment']})" if payload.get("environment") else ""
             subject = (f"[Attest] {payload['severity'].upper()} alert #{payload['alert_id']} "
-                       f"{payload['event'].split('.')[1]}: {payload['model']} v{payload['version']}")
-            lines = [payload["title"], "", f"Model:      {payload['model']} v{payload['version']} "
-                     f"({payload['environment']})", f"Severity:   {payload['severity']}",
+                       f"{payload['event'].split('.')[1]}: {payload['model']}{version}")
+            lines = [payload["title"], "", f"Model:      {payload['model']}{version}{where}",
+                     f"Severity:   {payload['severity']}",
                      f"Status:     {payload['status']}", f"Breaches:   {payload['repeat_count']}",
                      f"Team:       {payload['assigned_team']}"]
+            if payload.get("mlflow"):
+                mlflow = payload["mlflow"]
+                lines.append(f"MLflow:     {mlflow['model_name']}@{mlflow['alias']} -> version {mlflow['version']} "
+                             f"({mlflow['tracking_uri']})")
             if payload.get("retraining_request"):
                 lines.append(f"Retraining: request #{payload['retraining_request']} awaits sign-off")
             lines += ["", f"Open it: {_link(payload['alert_id'])}"]

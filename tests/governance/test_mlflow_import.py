@@ -3,7 +3,9 @@
 MLflow lives in its own virtualenv (ATTEST_MLFLOW_VENV, default var/bench/mlflow-venv, the one
 bench/gate.py uses), installed from the package index on first use. The test creates two
 models and five versions through MLflow's REST API (runs with params, metrics and a dataset
-input; artifacts uploaded through the artifact proxy), imports twice, then moves an alias.
+input; artifacts uploaded through the artifact proxy), imports twice, then moves an alias: a
+critical compliance alert of kind `alias_moved` opens (monitoring's ComplianceAlert, the one the
+alerts inbox, the API and the gate read), and only a compliance officer's signature closes it.
 """
 
 import base64
@@ -24,10 +26,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from governance.audit import AuditAction
-from governance.mlflow_import import canonical_zip_sha256, mlflow_alias_gate_check
-from governance.models import AuditEvent, MlflowAliasAlert, MlflowModelVersionLink
+from governance.gate import gate_checks_compute
+from governance.mlflow_import import canonical_zip_sha256
+from governance.models import AuditEvent, MlflowModelVersionLink
+from monitoring.models import AlertSignature, ComplianceAlert
+from monitoring.services.alerts import compliance_alert_resolve
 from registry.models import ModelVersion, RegisteredModel
-from tests.governance.workflow_factories import dataset_version, person, team
+from tests.governance.workflow_factories import PASSWORD, dataset_version, person, team
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC = "mlflow>=3,<4"
@@ -140,6 +145,16 @@ def mlflow_server(tmp_path_factory):
         log.close()
 
 
+def _alias_alerts(**filters):
+    return ComplianceAlert.objects.filter(kind=ComplianceAlert.Kind.ALIAS_MOVED, **filters)
+
+
+def _gate_alert_check(version: ModelVersion) -> dict:
+    checks, _ = gate_checks_compute(model_version=version, environment="production",
+                                    artifact_sha256=version.artifact_sha256)
+    return next(c for c in checks if c["code"] == "open_critical_alert")
+
+
 def _import(url: str, *extra: str) -> str:
     out = io.StringIO()
     call_command("import_mlflow", "--tracking-uri", url, "--as", "importer", "--team", "ml-platform",
@@ -198,7 +213,7 @@ def test_import_two_models_five_versions_twice_then_an_alias_move_alerts(mlflow_
     assert AuditEvent.objects.filter(action=AuditAction.MLFLOW_VERSION_IMPORTED).count() == 5
     # the ungoverned alias was recorded without an alert
     assert "alias " + credit + "@challenger: - -> 3" in first
-    assert MlflowAliasAlert.objects.count() == 0
+    assert _alias_alerts().count() == 0
 
     # when: imported again
     second = _import(mlflow_server.url, "--model", credit, "--model", churn)
@@ -212,26 +227,48 @@ def test_import_two_models_five_versions_twice_then_an_alias_move_alerts(mlflow_
     mlflow_server.version(experiment, credit, files[(credit, 4)], accuracy=0.9)
     mlflow_server.alias(credit, "champion", "4")
     third = _import(mlflow_server.url, "--model", credit)
-    # then: a critical alert, and the gate's alert check names it
+    # then: a critical compliance alert of kind alias_moved, without a monitor, naming the alias
     assert "1 versions imported" in third and "1 critical alerts opened" in third
-    alert = MlflowAliasAlert.objects.get()
+    alert = ComplianceAlert.objects.get()
     v4 = MlflowModelVersionLink.objects.get(mlflow_name=credit, mlflow_version=4).model_version
-    assert (alert.severity, alert.status, alert.alias, alert.model_version) == ("critical", "open", "champion", v4)
-    assert "no approval covers" in mlflow_alias_gate_check(v4)
+    assert (alert.kind, alert.severity, alert.status, alert.monitor, alert.model, alert.model_version) == (
+        "alias_moved", "critical", "open", None, v4.model, v4)
+    assert alert.mlflow == {"tracking_uri": mlflow_server.url, "model_name": credit, "alias": "champion",
+                            "version": 4}
+    assert alert.assigned_team.name == "ml-platform"
+    # and the gate denies every version of that model with open_critical_alert, naming the alert
+    for version in (v4, credit_v2):
+        check = _gate_alert_check(version)
+        assert not check["passed"] and check["message"] == (
+            f"Critical compliance alert #{alert.pk} is open for {credit}: {alert.title}")
+    assert "no approval covers" in alert.title
     audit_flush()
-    assert AuditEvent.objects.filter(action=AuditAction.MLFLOW_ALIAS_ALERT_OPENED).count() == 1
-    # and importing once more neither opens a second alert nor resolves it
+    raised = AuditEvent.objects.filter(action=AuditAction.ALERT_RAISED)
+    assert [(e.object_type, e.object_id) for e in raised] == [("monitoring.compliancealert", str(alert.pk))]
+    # and importing once more neither opens a second alert nor repeats it
     _import(mlflow_server.url, "--model", credit)
-    assert MlflowAliasAlert.objects.filter(status="open").count() == 1
+    assert _alias_alerts(status="open").count() == 1
+    assert ComplianceAlert.objects.get().repeat_count == 1
 
     # when: the alias goes back to a version Attest approved
     ModelVersion.objects.filter(pk=credit_v2.pk).update(status=ModelVersion.Status.APPROVED)
     mlflow_server.alias(credit, "champion", "2")
-    _import(mlflow_server.url, "--model", credit)
-    # then
+    back = _import(mlflow_server.url, "--model", credit)
+    # then: the move is recorded, but the critical alert stays open: only a signature closes it
+    assert "1 alias moves, 0 critical alerts opened" in back
     alert.refresh_from_db()
-    assert alert.status == "resolved" and alert.resolved_at is not None
-    assert mlflow_alias_gate_check(v4) is None
+    assert alert.status == "open" and not _gate_alert_check(v4)["passed"]
+
+    # when: a compliance officer signs it resolved through the alert sign-off service
+    officer = person("officer", "compliance_officer")
+    compliance_alert_resolve(actor=officer, alert=alert, reason="champion is back on approved v2", password=PASSWORD)
+    # then: resolved with a signature, and the gate's alert check passes for the model
+    alert.refresh_from_db()
+    signature = AlertSignature.objects.get(alert=alert)
+    assert (alert.status, alert.closed_by, signature.role, signature.meaning) == (
+        "resolved", officer, "compliance_officer", "resolve")
+    assert _gate_alert_check(v4) == {"code": "open_critical_alert", "passed": True,
+                                     "message": "No open critical alert."}
 
 
 @pytest.mark.django_db
@@ -290,9 +327,9 @@ def test_mlflow_webhooks_register_new_versions_and_alert_on_an_alias_move(mlflow
     # when: the champion alias is set to that unapproved version
     mlflow_server.alias(name, "champion", "1")
     # then: a critical alert opens
-    alert = _wait_for(lambda: MlflowAliasAlert.objects.filter(mlflow_name=name, status="open").first(),
-                      "the alias alert")
-    assert (alert.severity, alert.alias, alert.model_version) == ("critical", "champion", link.model_version)
+    alert = _wait_for(lambda: _alias_alerts(mlflow_name=name, status="open").first(), "the alias alert")
+    assert (alert.severity, alert.mlflow_alias, alert.model_version, alert.monitor) == (
+        "critical", "champion", link.model_version, None)
 
 
 @pytest.mark.django_db

@@ -65,8 +65,8 @@ class Command(BaseCommand):
             self.stdout.write(f"alias {name}@{alias}: {before if before is not None else '-'} -> {after}")
         for message in summary.alerts_opened:
             self.stdout.write(f"CRITICAL ALERT: {message}")
-        for message in summary.alerts_resolved:
-            self.stdout.write(f"resolved: {message}")
+        for message in summary.alerts_repeated:
+            self.stdout.write(f"CRITICAL ALERT repeated: {message}")
         self.stdout.write(
             f"MLflow import from {tracking_uri}: {len(summary.models_created)} models created, "
             f"{len(summary.versions_imported)} versions imported, {summary.versions_unchanged} already imported, "
