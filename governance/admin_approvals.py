@@ -9,10 +9,11 @@ API would show them. Imported from governance/admin.py.
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -77,23 +78,6 @@ def _roles_text(required_roles: dict[str, int]) -> str:
 
 # --- policies ---------------------------------------------------------------------------------------
 
-def policy_previous(policy: ApprovalPolicy) -> ApprovalPolicy | None:
-    return (ApprovalPolicy.objects.filter(risk_tier=policy.risk_tier, version__lt=policy.version)
-            .order_by("-version").first())
-
-
-def policy_diff(old: ApprovalPolicy | None, new: ApprovalPolicy) -> list[dict[str, Any]]:
-    """Rule by rule, what changed from `old` to `new` (every rule, when there is no old version)."""
-    before = old.as_rules() if old is not None else {}
-    after = new.as_rules()
-    rows = []
-    for key in ("approvable", "environments", "required_roles", "required_reports", "thresholds",
-                "max_report_age_days", "max_approval_age_days"):
-        if before.get(key) != after[key]:
-            rows.append({"rule": key, "before": before.get(key, "—"), "after": after[key]})
-    return rows
-
-
 class PolicyEditForm(forms.Form):
     """The rules of a tier's next version; the current version fills it in."""
 
@@ -123,7 +107,7 @@ class PolicyEditForm(forms.Form):
             **{key: policy.thresholds.get(key) for key in THRESHOLD_FIELDS},
             **{f"role_{role}": policy.required_roles.get(role, 0) for role in SIGNING_ROLES},
         }
-        super().__init__(*args, initial=initial, **kwargs)
+        super().__init__(*args, initial=initial, **kwargs)  # type: ignore[misc]  # stubs: initial may be in *args
         self.policy = policy
         for role in SIGNING_ROLES:
             self.fields[f"role_{role}"] = forms.IntegerField(
@@ -174,9 +158,9 @@ class ApprovalPolicyAdmin(ReadOnlyAdmin):
     list_filter = ["risk_tier", "approvable"]
     list_select_related = ["created_by"]
     ordering = ["risk_tier", "-version"]
-    fields = readonly_fields = ["risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
+    fields = readonly_fields = ("risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
                                 "reports", "thresholds_display", "max_report_age_days", "max_approval_age_days",
-                                "change_reason", "created_by", "created_at", "diff_display", "edit_link"]
+                                "change_reason", "created_by", "created_at", "diff_display", "edit_link")
 
     def get_queryset(self, request):
         if not user_can(request.user, Action.POLICY_READ):
@@ -205,8 +189,8 @@ class ApprovalPolicyAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("changes from the previous version"))
     def diff_display(self, obj: ApprovalPolicy):
-        previous = policy_previous(obj)
-        rows = policy_diff(previous, obj)
+        previous = selectors.policy_previous(policy=obj)
+        rows = selectors.policy_diff(old=previous, new=obj)
         if previous is None:
             return "Version 1: no previous version."
         if not rows:
@@ -279,7 +263,7 @@ class SignForm(forms.Form):
 
     def __init__(self, *args, roles: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].choices = [("", "—")] + [(role, role) for role in roles]
+        cast(forms.ChoiceField, self.fields["role"]).choices = [("", "—")] + [(role, role) for role in roles]
 
 
 class WithdrawForm(forms.Form):
@@ -323,11 +307,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", EnvironmentFilter, RiskTierFilter]
     search_fields = ["model__name", "evidence_sha256", "reason"]
     actions = ["withdraw_selected"]
-    fields = readonly_fields = [
+    fields = readonly_fields = (
         "kind", "status", "model", "version_number", "environment", "risk_tier", "reason", "requested_by",
         "opened_at_utc", "decided_at_utc", "decision_reason", "policy_link", "evidence_sha256", "evidence_display",
         "signatures_display", "sign_link",
-    ]
+    )
 
     def get_queryset(self, request):
         # The API's selector: another team's request is not in the queryset (404 on its page).
@@ -338,11 +322,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("version"))
     def version_number(self, obj: ApprovalRequest) -> str:
-        return f"v{obj.model_version.version}" if obj.model_version_id else "—"
+        return f"v{obj.model_version.version}" if obj.model_version is not None else "—"
 
     @admin.display(description=_("about"))
     def target(self, obj: ApprovalRequest) -> str:
-        if obj.model_version_id:
+        if obj.model_version is not None:
             return f"deploy {obj.model.name} v{obj.model_version.version} → {obj.environment}"
         return f"retrain {obj.model.name}"
 
@@ -429,7 +413,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         rows = approval_requests_pending_for_user(user=request.user)
-        roles = sorted(user_roles(request.user) - {Role.AUDITOR, Role.CI_SERVICE})
+        roles = sorted(selectors.approval_signing_roles(user=request.user))
         return TemplateResponse(request, "admin/governance/approvalrequest/pending.html", self._context(
             request, rows=rows, roles=roles, can_sign=user_can(request.user, Action.APPROVAL_SIGN),
             title="Pending requests for my roles"))
@@ -465,7 +449,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         response = TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
             request, **self._evidence_context(target, viewer=request.user), form=form, refusal=refusal,
             refusal_words=REFUSAL_WORDS.get(refusal.code, "") if refusal else "", signing_refused=refused,
-            printed_name=request.user.get_full_name().strip() or request.user.get_username(),
+            printed_name=request.user.get_full_name().strip() or request.user.get_username(),  # type: ignore[union-attr]
             title=f"Sign-off: {target}"))
         if refused:
             response.status_code = 403
@@ -544,7 +528,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"Withdrew {done} request(s).", messages.SUCCESS)
             return None
         return TemplateResponse(request, "admin/governance/approvalrequest/withdraw.html", self._context(
-            request, form=form, targets=list(queryset), action_checkbox_name=admin.helpers.ACTION_CHECKBOX_NAME,
+            request, form=form, targets=list(queryset), action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             title="Withdraw approval requests"))
 
 
@@ -556,8 +540,8 @@ class SignatureAdmin(ReadOnlyAdmin):
     list_filter = ["meaning", "role"]
     search_fields = ["printed_name", "record_sha256", "signer__username"]
     list_select_related = ["request", "request__model", "request__model_version"]
-    fields = readonly_fields = ["request", "printed_name", "signer", "role", "meaning", "reason", "signed_at_utc",
-                                "record_sha256", "verifies"]
+    fields = readonly_fields = ("request", "printed_name", "signer", "role", "meaning", "reason", "signed_at_utc",
+                                "record_sha256", "verifies")
 
     def get_queryset(self, request):
         readable = selectors.approval_request_list(user=request.user).order_by().values("pk")
@@ -592,8 +576,8 @@ class GateDecisionAdmin(ReadOnlyAdmin):
     list_filter = ["allowed", EnvironmentFilter]
     search_fields = ["=decision_id", "model_version__model__name", "artifact_sha256"]
     list_select_related = ["model_version", "model_version__model", "evaluated_by"]
-    fields = readonly_fields = ["decision_id", "model_version", "environment", "artifact_sha256", "allowed",
-                                "checks_display", "approval_request", "evaluated_by", "evaluated_at"]
+    fields = readonly_fields = ("decision_id", "model_version", "environment", "artifact_sha256", "allowed",
+                                "checks_display", "approval_request", "evaluated_by", "evaluated_at")
 
     def get_queryset(self, request):
         return _scoped_to_teams(request.user, super().get_queryset(request), "model_version__model__team")
@@ -619,8 +603,8 @@ class DeploymentAdmin(ReadOnlyAdmin):
     list_filter = [EnvironmentFilter, "is_rollback", "model"]
     search_fields = ["model__name", "artifact_sha256", "=decision__decision_id"]
     date_hierarchy = "deployed_at"
-    fields = readonly_fields = ["environment", "model", "model_version", "artifact_sha256", "deployed_by",
-                                "deployed_at", "is_rollback", "previous", "decision_link", "approval_request"]
+    fields = readonly_fields = ("environment", "model", "model_version", "artifact_sha256", "deployed_by",
+                                "deployed_at", "is_rollback", "previous", "decision_link", "approval_request")
 
     def get_queryset(self, request):
         return selectors.deployment_list(user=request.user)

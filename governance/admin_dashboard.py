@@ -9,6 +9,7 @@ open alerts, models by tier and status, recent gate denials, the audit log's sta
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -21,7 +22,7 @@ class AttestAdminSite(admin.AdminSite):
     index_title = "Dashboard"
     index_template = "admin/attest/dashboard.html"
 
-    def index(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+    def index(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         from governance.dashboard_selectors import dashboard_context
 
         context = {**dashboard_context(user=request.user), **(extra_context or {})}

@@ -28,10 +28,10 @@ class EvaluationAdmin(ReadOnlyAdmin):
                     "created_at", "finished_at"]
     list_filter = ["status", "task", "predictions"]
     search_fields = ["model_version__model__name", "failure_code"]
-    fields = readonly_fields = ["model_version", "dataset_version", "sensitive_features", "task", "target_column",
+    fields = readonly_fields = ("model_version", "dataset_version", "sensitive_features", "task", "target_column",
                                 "positive_label", "predictions", "options", "status", "progress", "failure_code",
                                 "failure_reason", "requested_by", "created_at", "started_at", "finished_at",
-                                "report_links"]
+                                "report_links")
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("model_version__model", "dataset_version__dataset",
@@ -53,9 +53,9 @@ class ReportAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "model_version", "evaluation", "short_sha256", "created_at"]
     list_filter = ["kind", "created_at"]
     search_fields = ["model_version__model__name", "sha256", "artifact_sha256", "dataset_sha256"]
-    fields = readonly_fields = ["kind", "model_version", "evaluation", "sha256", "artifact_sha256", "dataset_sha256",
+    fields = readonly_fields = ("kind", "model_version", "evaluation", "sha256", "artifact_sha256", "dataset_sha256",
                                 "created_at", "library_versions", "threshold_results", "chart_images", "summary",
-                                "results_json"]
+                                "results_json")
 
     def get_queryset(self, request):
         qs = super().get_queryset(request).select_related("model_version__model", "evaluation")

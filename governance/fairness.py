@@ -721,7 +721,8 @@ def _bootstrap(*, task: str, table: np.ndarray, joint: np.ndarray, truth: np.nda
     for chunk_index in range(math.ceil(resamples / BOOTSTRAP_CHUNK)):
         size = min(BOOTSTRAP_CHUNK, resamples - done)
         if task == "classification":
-            draws = rng.multinomial(n, probabilities, size=size).reshape(size, n_joint, 4).astype(np.float64)
+            draws = rng.multinomial(n, probabilities,  # type: ignore[arg-type]  # set for classification
+                                    size=size).reshape(size, n_joint, 4).astype(np.float64)
         else:
             draws = np.empty((size, n_joint, 4))
             for b in range(size):

@@ -366,7 +366,7 @@ def model_version_register(
         raise errors.parent_archived(obj=model, code="model_archived")
     hooks.model_version_register_guards_run(actor=actor, model=model, parent=parent)
     if artifact is not None:
-        blob = storage.blob_store(file=artifact, sha256=sha256, size=size)
+        blob = storage.blob_store(file=artifact, sha256=sha256, size=size)  # type: ignore[arg-type]  # set with artifact
     try:
         version = ModelVersion(
             model=model, version=_next_version(model.versions.all()), artifact_sha256=sha256,

@@ -452,7 +452,8 @@ def inclusion_proofs(seqs: list[int], hashes: dict[int, str], checkpoint: Checkp
     ordered = sorted(set(seqs))
     for start in range(0, len(ordered), _PROOF_BATCH):
         batch = ordered[start:start + _PROOF_BATCH]
-        paths = store._run(lambda lookup, batch=batch: [_path(lookup, seq - 1, 0, checkpoint.size) for seq in batch])
+        paths = store._run(lambda lookup, batch=batch: [  # type: ignore[misc]  # mypy cannot type a default arg
+            _path(lookup, seq - 1, 0, checkpoint.size) for seq in batch])
         for seq, path in zip(batch, paths, strict=True):
             leaf = leaf_hash(bytes.fromhex(hashes[seq]))
             proofs.append(InclusionProof(
@@ -517,11 +518,11 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
 
     say("approvals")
     mv_ids = [v.id for v in versions]
-    requests = ApprovalRequest.objects.filter(model=model).select_related("requested_by", "policy",
-                                                                          "model_version")
+    request_rows = ApprovalRequest.objects.filter(model=model).select_related("requested_by", "policy",
+                                                                              "model_version")
     if version is not None:
-        requests = requests.filter(Q(model_version_id__in=mv_ids) | Q(kind=ApprovalRequest.Kind.RETRAINING))
-    requests = list(requests.order_by("created_at", "id"))
+        request_rows = request_rows.filter(Q(model_version_id__in=mv_ids) | Q(kind=ApprovalRequest.Kind.RETRAINING))
+    requests = list(request_rows.order_by("created_at", "id"))
     signatures_by_request: dict[int, list[Signature]] = defaultdict(list)
     for sig in Signature.objects.filter(request__in=requests).select_related("signer").order_by("signed_at", "id"):
         signatures_by_request[sig.request_id].append(sig)
@@ -538,7 +539,7 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
     say("audit trail")
     checkpoint_row = AuditCheckpoint.objects.order_by("-size").first()
     checkpoint = _checkpoint_info(checkpoint_row)
-    refs: list[tuple[str, list[str]]] = [
+    refs: list[tuple[str, list[str] | QuerySet]] = [  # object type, its ids (or a subquery of them)
         ("registry.registeredmodel", [str(model.pk)]),
         ("registry.modelversion", [str(pk) for pk in mv_ids]),
         ("registry.datasetversion", [str(d.id) for d in datasets]),
