@@ -30,7 +30,6 @@ from governance.models import (
     Signature,
 )
 from governance.permissions import Action, user_can, user_reads_all, user_roles
-from mlops_site.common.roles import Role
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion, RegisteredModel
 
@@ -67,7 +66,7 @@ def approval_requests_pending_for_user(*, user: Any) -> list[dict[str, Any]]:
     A request the user already signed decisively is left out (one person fills one role once);
     one they opened is listed but marked, because separation of duties bars them from it.
     """
-    held = user_roles(user) - {Role.AUDITOR, Role.CI_SERVICE}
+    held = selectors.approval_signing_roles(user=user)
     if not held or not user_can(user, Action.APPROVAL_SIGN):
         return []
     now = timezone.now()

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from governance.errors import not_found
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision
-from governance.permissions import Action, user_can, user_reads_all
+from governance.permissions import Action, user_can, user_reads_all, user_roles
+from mlops_site.common.roles import Role
 from registry.models import ModelVersion, RegisteredModel
 
 POLICY_NOT_FOUND = "No approval policy exists for risk tier {tier!r}; run the migrations."
@@ -44,6 +45,24 @@ def policy_list(*, all_versions: bool = False) -> list[ApprovalPolicy]:
             seen.add(policy.risk_tier)
             current.append(policy)
     return current
+
+
+def policy_previous(*, policy: ApprovalPolicy) -> ApprovalPolicy | None:
+    """The version of the same tier's policy just before `policy`, or None for version 1."""
+    return (ApprovalPolicy.objects.filter(risk_tier=policy.risk_tier, version__lt=policy.version)
+            .order_by("-version").first())
+
+
+def policy_diff(*, old: ApprovalPolicy | None, new: ApprovalPolicy) -> list[dict[str, Any]]:
+    """Rule by rule, what changed from `old` to `new` (every rule, when there is no old version)."""
+    before = old.as_rules() if old is not None else {}
+    after = new.as_rules()
+    rows = []
+    for key in ("approvable", "environments", "required_roles", "required_reports", "thresholds",
+                "max_report_age_days", "max_approval_age_days"):
+        if before.get(key) != after[key]:
+            rows.append({"rule": key, "before": before.get(key, "—"), "after": after[key]})
+    return rows
 
 
 # --- registry look-ups the governance API needs ----------------------------------------------------
@@ -162,6 +181,12 @@ def evidence_for_retraining(*, model: RegisteredModel, policy: ApprovalPolicy, r
 
 
 # --- approval requests -----------------------------------------------------------------------------
+
+def approval_signing_roles(*, user: Any) -> set[str]:
+    """The roles `user` holds that sign approval requests: "my roles" of the pending list (an auditor
+    or a CI identity signs nothing, whatever else they hold)."""
+    return set(user_roles(user)) - {Role.AUDITOR, Role.CI_SERVICE}
+
 
 def approval_request_list(*, user: Any, filters: dict[str, Any] | None = None) -> QuerySet[ApprovalRequest]:
     """Requests the user may read, filtered by kind, status, model (name), environment."""
