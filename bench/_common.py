@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -203,3 +204,40 @@ def result_print(*, bench: str, figures: dict[str, Any], peer: str | None, ratio
     print(json.dumps(result, sort_keys=False, allow_nan=False))
     sys.stdout.flush()
     return result
+
+
+# --- a peer's own virtualenv ----------------------------------------------------------------------
+
+def peer_venv_ready(venv: Path, check: str, *, executables: Sequence[str] = ()) -> bool:
+    """Whether `venv` has a python (and each of `executables` in bin/) on which the code `check` exits 0."""
+    python = venv / "bin" / "python"
+    if not python.exists() or not all((venv / "bin" / name).exists() for name in executables):
+        return False
+    done = subprocess.run([str(python), "-c", check], capture_output=True, timeout=120, check=False)
+    return done.returncode == 0
+
+
+def peer_venv_install(venv: Path, specs: Sequence[str], *, check: str, executables: Sequence[str] = (),
+                      quick: bool, pip_timeout: float = 1200) -> str | None:
+    """Ensure a benchmark's peer is installed in its own virtualenv (created with this Python, then
+    `pip install specs`, then `check` run in it); None when it is ready, else why not, in words.
+
+    --quick never installs (a quick run stays under a minute): it says so instead. A peer is never
+    installed into the project's own environment (its pins would fight ours)."""
+    if peer_venv_ready(venv, check, executables=executables):
+        return None
+    if quick:
+        return f"not installed in {venv} (--quick never installs; run once at full size)"
+    print(f"# installing {' '.join(specs)} into {venv} (once; later runs reuse it)", file=sys.stderr, flush=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True,
+                       timeout=300)
+        done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *specs],
+                              capture_output=True, text=True, timeout=pip_timeout, check=False)
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"install failed: {type(exc).__name__}: {exc}"
+    if done.returncode != 0 or not peer_venv_ready(venv, check, executables=executables):
+        tail = [line for line in done.stderr.splitlines() if not line.startswith("WARNING")][-3:]
+        return f"install failed (pip exit {done.returncode}): {' '.join(tail)[-300:]}"
+    return None

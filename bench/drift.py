@@ -54,7 +54,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import REPO_ROOT, rate, result_print, table_print  # noqa: E402
+from bench._common import REPO_ROOT, peer_venv_install, rate, result_print, table_print  # noqa: E402
 
 BENCH = "drift"
 GOAL_RATIO = 20.0
@@ -268,38 +268,16 @@ def run_child(python: Path, side: str, data_dir: Path, config_path: Path, repeat
 
 # --- the peer's virtualenv ------------------------------------------------------------------------
 
-def evidently_ready(venv: Path) -> bool:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        return False
-    # Without importing Evidently (seconds): the packages are there, and pandas is one it imports on.
-    check = ("import importlib.util as u, importlib.metadata as m, sys; "
-             "ok = all(u.find_spec(p) for p in ('evidently', 'pyarrow')) "
-             "and int(m.version('pandas').split('.')[0]) < 3; "
-             "sys.exit(0 if ok else 1)")
-    done = subprocess.run([str(python), "-c", check], capture_output=True, timeout=120, check=False)
-    return done.returncode == 0
+# Without importing Evidently (seconds): the packages are there, and pandas is one it imports on.
+EVIDENTLY_CHECK = ("import importlib.util as u, importlib.metadata as m, sys; "
+                   "ok = all(u.find_spec(p) for p in ('evidently', 'pyarrow')) "
+                   "and int(m.version('pandas').split('.')[0]) < 3; "
+                   "sys.exit(0 if ok else 1)")
 
 
 def evidently_install(venv: Path, quick: bool) -> str | None:
     """Ensure Evidently is installed in its own virtualenv; None when ready, else why not."""
-    if evidently_ready(venv):
-        return None
-    if quick:
-        return f"not installed in {venv} (--quick never installs; run once at full size)"
-    log(f"installing {' '.join(EVIDENTLY_SPECS)} into {venv} (once; later runs reuse it)")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True,
-                       timeout=300)
-        done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", *EVIDENTLY_SPECS],
-                              capture_output=True, text=True, timeout=1200, check=False)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"install failed: {type(exc).__name__}: {exc}"
-    if done.returncode != 0 or not evidently_ready(venv):
-        tail = [line for line in done.stderr.splitlines() if not line.startswith("WARNING")][-3:]
-        return f"install failed (pip exit {done.returncode}): {' '.join(tail)[-300:]}"
-    return None
+    return peer_venv_install(venv, EVIDENTLY_SPECS, check=EVIDENTLY_CHECK, quick=quick, pip_timeout=1200)
 
 
 # --- comparison -----------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from bench._common import (  # noqa: E402
     bench_user,
     django_setup,
     parse_args,
+    peer_venv_install,
     postgres_url_choose,
     result_print,
     table_print,
@@ -320,33 +321,10 @@ def attest_measure(postgres_url: str | None, args: argparse.Namespace) -> dict[s
 
 # --- MLflow ---------------------------------------------------------------------------------------
 
-def mlflow_ready(venv: Path) -> bool:
-    python = venv / "bin" / "python"
-    if not (venv / "bin" / "mlflow").exists() or not python.exists():
-        return False
-    done = subprocess.run([str(python), "-c", "import mlflow.server"], capture_output=True, check=False)
-    return done.returncode == 0
-
-
 def mlflow_install(venv: Path, quick: bool) -> str | None:
     """Ensure MLflow is installed in its own virtualenv; None when ready, else why not."""
-    if mlflow_ready(venv):
-        return None
-    if quick:
-        return f"not installed in {venv} (--quick never installs; run once at full size)"
-    log(f"installing {MLFLOW_SPEC} into {venv} (once; later runs reuse it)")
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True,
-                       timeout=300)
-        done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", MLFLOW_SPEC],
-                              capture_output=True, text=True, timeout=900, check=False)
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"install failed: {type(exc).__name__}: {exc}"
-    if done.returncode != 0 or not mlflow_ready(venv):
-        tail = [line for line in done.stderr.splitlines() if not line.startswith("WARNING")][-3:]
-        return f"install failed (pip exit {done.returncode}): {' '.join(tail)[-300:]}"
-    return None
+    return peer_venv_install(venv, [MLFLOW_SPEC], check="import mlflow.server", executables=["mlflow"],
+                             quick=quick, pip_timeout=900)
 
 
 def mlflow_version(venv: Path) -> str:
