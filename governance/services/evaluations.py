@@ -389,9 +389,16 @@ def _explain(plan: EvaluationPlan, frame: pd.DataFrame, evaluation: Evaluation,
     return explanation.results, made
 
 
+def _locked(evaluations):
+    """The evaluation row locked, and only it: FOR UPDATE over a join would also lock the model version
+    (and dataset version) rows, holding up every insert that references them (other evaluations,
+    reports, approvals) for as long as the transaction lasts."""
+    return evaluations.select_for_update(of=("self",))
+
+
 def _fail(evaluation_id: int, code: str, reason: str) -> Evaluation:
     with transaction.atomic():
-        evaluation = Evaluation.objects.select_for_update().select_related("model_version").get(pk=evaluation_id)
+        evaluation = _locked(Evaluation.objects.select_related("model_version")).get(pk=evaluation_id)
         if evaluation.finished:
             return evaluation
         before = evaluation.status
@@ -407,10 +414,15 @@ def _fail(evaluation_id: int, code: str, reason: str) -> Evaluation:
 def evaluation_run(*, evaluation_id: int) -> Evaluation:
     """Compute an evaluation's reports and store them; a finished evaluation is returned untouched."""
     with transaction.atomic():
-        evaluation = (Evaluation.objects.select_for_update()
-                      .select_related("model_version", "dataset_version").get(pk=evaluation_id))
+        evaluation = _locked(Evaluation.objects.select_related("model_version", "dataset_version")).get(
+            pk=evaluation_id)
         if evaluation.finished:
-            return evaluation
+            return evaluation  # a redelivery of work already committed: nothing to do twice
+        if evaluation.status == Evaluation.Status.RUNNING:
+            # The attempt that set it died before storing anything (its worker was lost and the broker
+            # redelivered the task, acks_late + reject_on_worker_lost): start again from the stored inputs.
+            logger.warning("evaluation %s was left running since %s: taking it over", evaluation.pk,
+                           evaluation.started_at)
         evaluation.status, evaluation.started_at, evaluation.progress = Evaluation.Status.RUNNING, timezone.now(), 5
         evaluation.save(update_fields=["status", "started_at", "progress", "updated_at"])
     model_version, dataset_version = evaluation.model_version, evaluation.dataset_version
@@ -443,8 +455,8 @@ def evaluation_run(*, evaluation_id: int) -> Evaluation:
 
 def _reports_store(evaluation_id: int, made: dict[str, tuple[dict[str, Any], list]]) -> Evaluation:
     with transaction.atomic():
-        evaluation = (Evaluation.objects.select_for_update()
-                      .select_related("model_version", "dataset_version").get(pk=evaluation_id))
+        evaluation = _locked(Evaluation.objects.select_related("model_version", "dataset_version")).get(
+            pk=evaluation_id)
         if evaluation.finished:
             return evaluation
         for kind, (results, pictures) in made.items():

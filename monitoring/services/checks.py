@@ -268,7 +268,9 @@ def drift_check_run(*, monitor: DriftMonitor, batch: MonitoringBatch, actor: Any
     duration_ms = (time.perf_counter() - started) * 1000
     try:
         with transaction.atomic():
-            monitor = DriftMonitor.objects.select_for_update().select_related(
+            # of=self: the monitor row is what serialises checks; FOR UPDATE over the join would also
+            # lock the model version, model, team and reference rows for the whole write.
+            monitor = DriftMonitor.objects.select_for_update(of=("self",)).select_related(
                 "model_version__model__team", "reference").get(pk=monitor.pk)
             existing = DriftResult.objects.filter(monitor=monitor, batch=batch).first()
             if existing is not None:
