@@ -107,13 +107,19 @@ def approval_requests_expire_task() -> int:
 
 # --- evaluations (docs/reports.md) ------------------------------------------------------------------
 
-from governance.services.evaluations import evaluation_run  # noqa: E402
+from governance.services.evaluations import evaluation_run, evaluations_stale_fail  # noqa: E402
 
 
 @shared_task(name="governance.tasks.evaluation_run_task", acks_late=True)
 def evaluation_run_task(evaluation_id: int) -> str:
     """Compute one evaluation's reports; a second delivery of a finished evaluation does nothing. Returns the status."""
     return evaluation_run(evaluation_id=evaluation_id).status
+
+
+@shared_task(name="governance.tasks.evaluations_stale_fail_task")
+def evaluations_stale_fail_task() -> int:
+    """Fail evaluations left `running` by a lost worker whose task never came back (the beat schedule)."""
+    return len(evaluations_stale_fail())
 
 
 # --- dossiers (docs/dossier.md) ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ which case the fairness report is computed from them (explainability needs the m
 and charts are written in one transaction with one audit event per report carrying its sha256.
 """
 
+import datetime as dt
 import hashlib
 import io
 import logging
@@ -315,8 +316,9 @@ def _progress(evaluation_id: int, start: int, end: int) -> Callable[..., None]:
     def report(done: float, total: float | None = None) -> None:
         fraction = float(done) / float(total) if total else float(done)
         value = int(start + (end - start) * max(0.0, min(1.0, fraction)))
+        # updated_at is the heartbeat evaluations_stale_fail reads.
         Evaluation.objects.filter(pk=evaluation_id, status=Evaluation.Status.RUNNING,
-                                  progress__lt=value).update(progress=value)
+                                  progress__lt=value).update(progress=value, updated_at=timezone.now())
     return report
 
 
@@ -401,14 +403,58 @@ def _fail(evaluation_id: int, code: str, reason: str) -> Evaluation:
         evaluation = _locked(Evaluation.objects.select_related("model_version")).get(pk=evaluation_id)
         if evaluation.finished:
             return evaluation
-        before = evaluation.status
-        evaluation.status, evaluation.failure_code = Evaluation.Status.FAILED, code
-        evaluation.failure_reason, evaluation.finished_at = reason[:2000], timezone.now()
-        evaluation.save(update_fields=["status", "failure_code", "failure_reason", "finished_at", "updated_at"])
-        audit_event_record(actor=None, system=SYSTEM_ACTOR, action=AuditAction.EVALUATION_FAILED, target=evaluation,
-                           before={"status": before}, after={"status": evaluation.status, "code": code},
-                           reason=evaluation.failure_reason)
+        _failed(evaluation, code, reason)
     return evaluation
+
+
+def _failed(evaluation: Evaluation, code: str, reason: str) -> None:
+    """Mark a locked, unfinished evaluation failed with its audit event (inside the caller's transaction)."""
+    before = evaluation.status
+    evaluation.status, evaluation.failure_code = Evaluation.Status.FAILED, code
+    evaluation.failure_reason, evaluation.finished_at = reason[:2000], timezone.now()
+    evaluation.save(update_fields=["status", "failure_code", "failure_reason", "finished_at", "updated_at"])
+    audit_event_record(actor=None, system=SYSTEM_ACTOR, action=AuditAction.EVALUATION_FAILED, target=evaluation,
+                       before={"status": before}, after={"status": evaluation.status, "code": code},
+                       reason=evaluation.failure_reason)
+
+
+STALE_CODE = "worker_lost"
+STALE_REASON = ("The evaluation made no progress for {minutes} minutes: the worker computing it was lost and "
+                "its task did not come back. Request the evaluation again.")
+
+
+def evaluation_stale_minutes() -> int:
+    """ATTEST_EVALUATION_STALE_MINUTES: how long a `running` evaluation may go without progress.
+
+    Longer than the broker's visibility timeout (a task whose whole worker died is redelivered
+    after it) plus the longest computation between two progress updates.
+    """
+    return _setting("ATTEST_EVALUATION_STALE_MINUTES", 120)
+
+
+def evaluations_stale_fail(*, now: Any = None) -> list[int]:
+    """Fail every evaluation left `running` with no progress for `evaluation_stale_minutes()`; returns their ids.
+
+    The safety net under acks_late: a pool process that dies has its task requeued at once, and a
+    whole worker that dies has it redelivered after the visibility timeout, but a message the
+    broker lost (a Redis restart without persistence) never comes back, and its evaluation would
+    stay `running` for ever. Each is failed with `worker_lost` and EVALUATION_FAILED in its own
+    transaction, re-checked under the row lock; a late attempt then finds it finished and stores
+    nothing.
+    """
+    minutes = evaluation_stale_minutes()
+    cutoff = (now or timezone.now()) - dt.timedelta(minutes=minutes)
+    failed = []
+    for pk in Evaluation.objects.filter(status=Evaluation.Status.RUNNING, updated_at__lt=cutoff).values_list(
+            "pk", flat=True):
+        with transaction.atomic():
+            evaluation = _locked(Evaluation.objects.filter(pk=pk)).first()
+            if evaluation is None or evaluation.status != Evaluation.Status.RUNNING or evaluation.updated_at >= cutoff:
+                continue  # finished, or moved on, since the look
+            _failed(evaluation, STALE_CODE, STALE_REASON.format(minutes=minutes))
+        logger.warning("evaluation %s failed: no progress for %s minutes (worker lost)", pk, minutes)
+        failed.append(pk)
+    return failed
 
 
 def evaluation_run(*, evaluation_id: int) -> Evaluation:
