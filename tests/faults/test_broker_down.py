@@ -212,6 +212,33 @@ def test_a_rolled_back_change_leaves_no_outbox_row(broker):
     assert not Signature.objects.filter(request=request).exists()
 
 
+def test_after_a_failed_publish_new_rows_wait_for_the_relay_instead_of_the_broker(broker):
+    # given: one hand-off failed against the dead broker
+    world = World("limited")
+    broker.down()
+    with transaction.atomic():
+        request = approval_request_open(actor=world.engineer, kind="deployment", model_version=world.v1,
+                                        environment="production")
+    first = OutboxMessage.objects.get(sent_at__isnull=True)
+    assert first.attempts == 1 and first.last_error
+    # when: another change commits within ATTEST_OUTBOX_PAUSE_SECONDS
+    with transaction.atomic():
+        approval_request_sign(actor=world.validator, request=request, password=PASSWORD, meaning="approve")
+    # then: its row was not offered to the broker (no second wait for a dead one); the relay has both
+    second = OutboxMessage.objects.filter(sent_at__isnull=True).exclude(pk=first.pk).get()
+    assert (second.attempts, second.last_error) == (0, "")
+    assert outbox.outbox_publishing_paused()
+    # when: the broker is back and the relay runs (no worker: the messages wait in the queue)
+    broker.up()
+    run = outbox.outbox_relay()
+    # then: both are sent, oldest first, and this process publishes on commit again
+    assert run == (2, "")
+    assert not outbox.outbox_publishing_paused()
+    assert list(OutboxMessage.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk")
+                .values_list("attempts", flat=True)) == [2, 1]
+    app.control.purge()
+
+
 # --- two relays at once (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED) --------------------------------
 
 def _queued_outbox_ids(url: str) -> list[int]:
