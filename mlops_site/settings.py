@@ -7,6 +7,7 @@ files on local disk. Production must set SECRET_KEY and ALLOWED_HOSTS; it fails 
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -113,7 +114,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 ATTEST_STORAGE_ROOT = Path(env_str("ATTEST_STORAGE_ROOT", str(VAR_DIR / "storage")))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": str(ATTEST_STORAGE_ROOT), "file_permissions_mode": 0o640},

@@ -62,7 +62,8 @@ def drift_over_time(points: list[tuple[str, str, float | None, float | None, boo
             ax.axhline(thresholds[-1], color=line.get_color(), linestyle="--", linewidth=0.8)
         breaches = [(x, r[1]) for x, r in zip(xs, rows, strict=True) if r[3]]
         if breaches:
-            ax.scatter(*zip(*breaches, strict=True), color="red", s=14, zorder=3)
+            breach_x, breach_y = zip(*breaches, strict=True)
+            ax.scatter(breach_x, breach_y, color="red", s=14, zorder=3)
         step = max(1, len(rows) // 6)
         ax.set_xticks(xs[::step], [r[0] for r in rows][::step], rotation=20, fontsize=6, ha="right")
     ax.set_ylabel("share of features drifted", fontsize=7)
@@ -74,7 +75,8 @@ def drift_over_time(points: list[tuple[str, str, float | None, float | None, boo
 
 def approval_cycle_by_role(cycle: dict[str, dict]) -> bytes | None:
     """Mean hours from a request's opening to each role's signature."""
-    rows = [(role, figures.get("mean")) for role, figures in sorted(cycle.items()) if figures.get("mean") is not None]
+    rows = [(role, float(figures["mean"])) for role, figures in sorted(cycle.items())
+            if figures.get("mean") is not None]
     if not rows:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 1.8))

@@ -13,6 +13,7 @@ With several gunicorn workers set `PROMETHEUS_MULTIPROC_DIR` to an empty directo
 them (prometheus-client's multiprocess mode); counters are then summed over the workers.
 """
 
+import logging
 import os
 import time
 
@@ -21,6 +22,8 @@ from django.db.models.signals import post_save
 from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+
+logger = logging.getLogger(__name__)
 
 GATE_DECISIONS = Counter("attest_gate_decisions", "Gate answers by result.", ["result"])
 GATE_FAILED_CHECKS = Counter("attest_gate_failed_checks", "Failed checks in gate answers, by code.", ["code"])
@@ -67,7 +70,7 @@ class AlertCollector:
             for severity, status, count in rows:
                 family.add_metric([severity, status], count)
         except Exception:  # noqa: BLE001 - a scrape must answer even when the table is not there yet
-            pass
+            logger.warning("attest_compliance_alerts: cannot count the alerts", exc_info=True)
         yield family
         mlflow = GaugeMetricFamily("attest_mlflow_alias_alerts", "Critical MLflow alias alerts by status.",
                                    labels=["status"])
@@ -78,8 +81,8 @@ class AlertCollector:
             alias_alerts = apps.get_model("monitoring", "ComplianceAlert").objects.filter(kind="alias_moved")
             for status, count in alias_alerts.values_list("status").annotate(n=Count("id")).order_by():
                 mlflow.add_metric([status], count)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception:  # noqa: BLE001 - as above
+            logger.warning("attest_mlflow_alias_alerts: cannot count the alerts", exc_info=True)
         yield mlflow
 
 

@@ -47,8 +47,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     Status.RESOLVED: frozenset(),
     Status.DISMISSED: frozenset(),
 }
-_CLOSE_ACTIONS = {Status.RESOLVED: AuditAction.ALERT_RESOLVED, Status.DISMISSED: AuditAction.ALERT_DISMISSED}
-_MEANING = {Status.RESOLVED: AlertSignature.Meaning.RESOLVE, Status.DISMISSED: AlertSignature.Meaning.DISMISS}
+_CLOSE_ACTIONS: dict[str, AuditAction] = {Status.RESOLVED: AuditAction.ALERT_RESOLVED,
+                                          Status.DISMISSED: AuditAction.ALERT_DISMISSED}
+_MEANING: dict[str, str] = {Status.RESOLVED: AlertSignature.Meaning.RESOLVE,
+                            Status.DISMISSED: AlertSignature.Meaning.DISMISS}
 RETRAINING_REASON = "Compliance alert #{pk} ({severity}): {title}"
 
 
