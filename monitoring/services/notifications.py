@@ -1,7 +1,8 @@
 """Notifications of compliance-alert events, the way governance sends approval-request ones.
 
-The facts are snapshot inside the transaction of the change and sent after it commits, by a
-Celery task retried with backoff: a signed HMAC webhook to each of ATTEST_WEBHOOK_URLS
+The facts are snapshot inside the transaction of the change and sent after it commits
+(through the transactional outbox, governance/outbox.py), by a Celery task retried with
+backoff: a signed HMAC webhook to each of ATTEST_WEBHOOK_URLS
 (governance.notify: https only, SSRF-checked, no redirects, the same headers and secret) and
 an email to the assigned team's members and the compliance officers. A rolled-back change
 notifies nobody. Governance's NotificationDelivery rows are keyed to approval requests, so
@@ -16,7 +17,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from governance.notify.signing import (
     webhook_signature,
 )
 from governance.notify.webhook import webhook_post
+from governance.outbox import outbox_eager_runner, outbox_enqueue
 from mlops_site.common.context import correlation_id_get
 from mlops_site.common.roles import Role
 from monitoring.models import ComplianceAlert
@@ -56,13 +57,29 @@ def alert_notification_payload(*, alert: ComplianceAlert, event: str, actor: Any
     }
 
 
-def alert_notification_schedule(*, alert: ComplianceAlert, event: str, actor: Any = None) -> dict[str, Any]:
-    """Snapshot the event now, send it after the surrounding transaction commits (robust: never fails the change)."""
-    from monitoring.tasks import alert_notification_queue
+ALERT_NOTIFICATION_TASK = "monitoring.tasks.alert_notification_task"
 
+
+def alert_notification_schedule(*, alert: ComplianceAlert, event: str, actor: Any = None) -> dict[str, Any]:
+    """Snapshot the event and its targets now; each send is an outbox row of the surrounding transaction.
+
+    The rows (governance.outbox) are published when the transaction commits; with the broker
+    down they wait for the relay, and the change neither fails nor loses its notifications. A
+    rolled-back change leaves no row. Sends are at least once: receivers dedupe by `event_id`.
+    """
     payload = alert_notification_payload(alert=alert, event=event, actor=actor)
-    transaction.on_commit(lambda: alert_notification_queue(payload), robust=True)
+    for channel, target in alert_notification_targets(payload):
+        outbox_enqueue(ALERT_NOTIFICATION_TASK, payload, channel, target)
     return payload
+
+
+@outbox_eager_runner(ALERT_NOTIFICATION_TASK)
+def _send_eager(payload: dict[str, Any], channel: str, target: str) -> None:
+    # Eager mode has no worker to retry later: one attempt, a failure logged.
+    try:
+        alert_notification_send(payload=payload, channel=channel, target=target)
+    except DeliveryFailed as exc:
+        log.warning("alert notification to %s failed: %s", target, exc)
 
 
 def alert_email_recipients(*, alert_id: int) -> list[str]:

@@ -239,6 +239,36 @@ def test_after_a_failed_publish_new_rows_wait_for_the_relay_instead_of_the_broke
     app.control.purge()
 
 
+def test_an_alert_raised_while_the_broker_is_down_is_emailed_when_it_returns(broker):
+    from django.core import mail
+
+    from tests.monitoring.conftest import Shop
+    from tests.monitoring.test_alerts import drifted
+
+    # given: a drift monitor whose next batch drifts, people with addresses, the broker down
+    shop = Shop(retrain_on_critical=False)
+    for user, address in ((shop.world.engineer, "eng@example.com"), (shop.world.compliance, "comp@example.com")):
+        user.email = address
+        user.save(update_fields=["email"])
+    broker.down()
+    # when: the drift check raises a critical alert
+    alert = drifted(shop)
+    # then: one outbox row per target, pending
+    rows = OutboxMessage.objects.filter(task_name="monitoring.tasks.alert_notification_task")
+    assert sorted((row.args[0]["alert_id"], row.args[0]["event"], row.args[2], row.sent_at) for row in rows) == [
+        (alert.pk, "alert.raised", "comp@example.com", None), (alert.pk, "alert.raised", "eng@example.com", None)]
+    # when: the broker returns, with a worker, and the relay runs
+    broker.up()
+    with broker.worker():
+        assert outbox.outbox_relay().sent == 2
+        _wait_for(lambda: len([m for m in mail.outbox if m.extra_headers["X-Attest-Event"] == "alert.raised"]) == 2,
+                  lambda: f"two alert emails, have {[m.to for m in mail.outbox]}")
+    # then: each target got it once
+    assert sorted(m.to[0] for m in mail.outbox if m.extra_headers["X-Attest-Event"] == "alert.raised") == [
+        "comp@example.com", "eng@example.com"]
+    assert not rows.filter(sent_at__isnull=True).exists()
+
+
 # --- two relays at once (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED) --------------------------------
 
 def _queued_outbox_ids(url: str) -> list[int]:
