@@ -10,8 +10,13 @@ import sys
 
 
 def main(path: str) -> int:
-    with open(path, encoding="utf-8") as handle:
-        report = json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            report = json.load(handle)
+    except (OSError, ValueError) as exc:
+        # pip-audit itself failed (no network, an unreadable environment): nothing was checked.
+        print(f"pip-audit: no report ({exc}); see its error above")
+        return 1
     deps = report["dependencies"]
     skipped = [d for d in deps if "skip_reason" in d]
     audited = [d for d in deps if "skip_reason" not in d]
