@@ -202,7 +202,7 @@ _FAST_COLUMNS = {
                "payload_json, correlation_id, prev_hash, hash"),
 }
 _FAST_SQL = {
-    vendor: f"SELECT {columns} FROM {_EVENT_TABLE} WHERE seq > %s ORDER BY seq LIMIT %s"  # nosec B608 # constants; values bound
+    vendor: f"SELECT {columns} FROM {_EVENT_TABLE} WHERE seq > %s ORDER BY seq LIMIT %s"
     for vendor, columns in _FAST_COLUMNS.items()
 }
 
