@@ -1,16 +1,19 @@
-"""A Celery worker's pool process is killed in the middle of a report or a drift check (PostgreSQL + broker).
+"""A Celery worker is killed in the middle of a report or a drift check (PostgreSQL + broker).
 
 A real worker runs as a subprocess (`celery worker --pool=prefork --concurrency=1`) on the
 configured broker and the test database. The task is held at a wait point that exists anyway: a
-lock the test takes from its own connection (a row the task is about to write, or the audit
-sequencer's advisory lock it takes right after its commit). Once PostgreSQL shows the worker's
-backend waiting on that lock, the test SIGKILLs the pool process, then lets the lock go. With
-`acks_late` and `reject_on_worker_lost`, the master requeues the message at once (not after the
-broker's visibility timeout) and a fresh pool process runs the task again.
+lock the test takes from its own connection (the evaluation's or the monitor's row, the model
+version's row that the reports' deferred foreign keys check at COMMIT, or the audit sequencer's
+advisory lock taken right after the commit). Once PostgreSQL shows the worker's backend waiting on
+it, the test SIGKILLs the pool process (or the whole worker), then lets the lock go.
 
-Passes when: the evaluation or check ends in its final state (never left `running`), with exactly
-one result (one report per kind, one DriftResult per batch), one completion event each in the
-audit log, no duplicate alert, and the audit log verifies.
+What the tests show (docs/deploy.md, "Worker loss"): with `acks_late` and `reject_on_worker_lost`,
+a lost pool process has its message requeued by the master at once and a fresh pool process runs
+the task again; a whole worker lost leaves the message unacknowledged on Redis until its
+visibility timeout, after which the next worker's sweep redelivers it. Either way the evaluation
+or check ends in its final state (a `running` evaluation is taken over, never left running), with
+exactly one result (one report per kind, one DriftResult per batch), one completion event each in
+the audit log, no duplicate alert, and a log that verifies.
 """
 
 import os
@@ -36,7 +39,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.djang
 
 CELERY = Path(sys.executable).with_name("celery")
 READY_S = 60
-SETTLE_S = 3.0  # after the final state, how long a second (duplicate) delivery gets to show itself
+SETTLE_S = 3.0
+# The broker's visibility timeout in the whole-worker test (3600 s in production). kombu's Redis
+# transport sweeps unacknowledged messages when a worker starts, then every ~100 s
+# (unacked_restore_interval x unacked_restore_throttle): a message past its timeout comes back at
+# the next sweep.
+VISIBILITY_S = 5  # after the final state, how long a second (duplicate) delivery gets to show itself
 
 
 @pytest.fixture(autouse=True)
@@ -93,10 +101,10 @@ def locker():
 class Worker:
     """`celery worker` as a subprocess on the test database; its log is kept for the failure message."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, **extra_env: str) -> None:
         self.log = log
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mlops_site.settings_test", "DATABASE_URL": _database_url(),
-               "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+               "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **extra_env}
         env.pop("CELERY_RESULT_BACKEND", None)
         self.process = subprocess.Popen(
             [str(CELERY), "-A", "mlops_site", "worker", "--pool=prefork", "--concurrency=1", "-Q", "celery",
@@ -134,8 +142,8 @@ class Worker:
 
 
 @contextmanager
-def worker_process(tmp_path):
-    worker = Worker(tmp_path / "worker.log")
+def worker_process(tmp_path, name: str = "worker", **extra_env: str):
+    worker = Worker(tmp_path / f"{name}.log", **extra_env)
     try:
         yield worker
     finally:
@@ -152,7 +160,12 @@ def _lock_waiters(locker: psycopg.Connection) -> list[int]:
 
 def _kill_the_pool_process_while_it_waits(worker: Worker, locker: psycopg.Connection) -> float:
     """SIGKILL the pool process blocked on the locker's lock, then release the lock; returns when it was killed."""
-    worker.wait_for(lambda: _lock_waiters(locker), 120, "the task to wait on the test's lock")
+    try:
+        worker.wait_for(lambda: _lock_waiters(locker), 120, "the task to wait on the test's lock")
+    except AssertionError as exc:
+        activity = locker.execute("SELECT pid, state, wait_event_type, wait_event, left(query, 120) "
+                                  "FROM pg_stat_activity WHERE datname = current_database()").fetchall()
+        raise AssertionError(f"{exc}\nbackends: {activity}") from None
     (child,) = worker.children()
     os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -202,24 +215,86 @@ def _assert_one_set_of_reports(evaluation: Evaluation) -> None:
     assert _events(AuditAction.EVALUATION_FAILED, [evaluation.pk]) == 0
 
 
+def _hold_while_running(worker: Worker, locker: psycopg.Connection, evaluation: Evaluation) -> None:
+    """Once the task has committed `running`, lock the evaluation's row: its next write (a progress
+    update, or the reports' transaction) waits for the test."""
+    worker.wait_for(lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running").exists(), 120,
+                    "the evaluation to be running")
+    (status,) = locker.execute("SELECT status FROM governance_evaluation WHERE id = %s FOR UPDATE",
+                               [evaluation.pk]).fetchone()
+    assert status == "running", f"the evaluation was {status} before the test could hold it"
+
+
 def test_a_report_whose_worker_dies_before_its_commit_is_computed_again_once(broker, locker, tmp_path):
-    # given: an evaluation queued; the test holds its model version's row, so the task runs (status
-    # `running` committed, the computation done) and then waits at the reports' INSERT (its foreign key
-    # check needs a share lock on that row)
+    # given: an evaluation queued, then running (committed) on the worker, held at its next write
     credit, evaluation = _request_evaluation()
-    locker.execute("SELECT id FROM registry_modelversion WHERE id = %s FOR UPDATE", [credit.version.pk])
     with worker_process(tmp_path) as worker:
+        _hold_while_running(worker, locker, evaluation)
         # when: the pool process dies while it waits, its reports not committed
-        worker.wait_for(lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running").exists(), 120,
-                        "the evaluation to be running")
         killed_at = _kill_the_pool_process_while_it_waits(worker, locker)
         evaluation = _wait_finished(worker, evaluation)
         redone_s = time.monotonic() - killed_at
         time.sleep(SETTLE_S)
         log = worker.text()
-    # then: the message came back at once (not after the visibility timeout) and the work was done once
+    # then: the message came back at once (not after the visibility timeout); the fresh process took
+    # the `running` evaluation over and did the work once
     assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
+    assert "taking it over" in log, log[-4000:]
     assert redone_s < 60, redone_s
+    print(f"pool process lost: report redone {redone_s:.1f} s after the kill")
+    evaluation.refresh_from_db()
+    _assert_one_set_of_reports(evaluation)
+    _assert_the_log_verifies()
+
+
+def test_a_report_whose_worker_dies_in_its_commit_is_kept_once(broker, locker, tmp_path):
+    # given: the test holds the model version's row; the reports' foreign keys to it are checked at
+    # COMMIT (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED), so the task waits in its COMMIT
+    credit, evaluation = _request_evaluation()
+    locker.execute("SELECT id FROM registry_modelversion WHERE id = %s FOR UPDATE", [credit.version.pk])
+    with worker_process(tmp_path) as worker:
+        worker.wait_for(lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running").exists(), 120,
+                        "the evaluation to be running (its start does not lock the model version)")
+        # when: the pool process dies there; PostgreSQL had the COMMIT, so it completes once the lock goes
+        _kill_the_pool_process_while_it_waits(worker, locker)
+        evaluation = _wait_finished(worker, evaluation)
+        worker.wait_for(lambda: "succeeded in" in worker.text(), 60, "the redelivered task to return")
+        time.sleep(SETTLE_S)
+        log = worker.text()
+    # then: the redelivered task found the reports committed and made no second set
+    assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
+    _assert_one_set_of_reports(evaluation)
+    _assert_the_log_verifies()
+
+
+def test_a_report_whose_whole_worker_dies_is_redelivered_after_the_visibility_timeout(broker, locker, tmp_path):
+    # given: as above, the running task is held at its next write; the broker's visibility timeout is short
+    visibility = {"ATTEST_BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_S)}
+    credit, evaluation = _request_evaluation()
+    with worker_process(tmp_path, "first", **visibility) as first:
+        first.wait_for(lambda: "evaluation_run_task" in first.text().split("ready.", 1)[-1], 60, "the delivery")
+        delivered_at = time.monotonic()
+        _hold_while_running(first, locker, evaluation)
+        first.wait_for(lambda: _lock_waiters(locker), 120, "the task to wait on the test's lock")
+        # when: the master and its pool process die together (no one is left to reject the message)
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=10)
+        killed_at = time.monotonic()
+    locker.rollback()
+    # A worker sweeps at start: the second one starts once the message is past its timeout (a worker
+    # already running would find it at its next sweep, up to ~100 s later).
+    time.sleep(max(0.0, delivered_at + VISIBILITY_S + 1 - time.monotonic()))
+    with worker_process(tmp_path, "second", **visibility) as second:
+        evaluation = _wait_finished(second, evaluation)
+        finished_at = time.monotonic()
+        time.sleep(SETTLE_S)
+        log = second.text()
+    # then: the unacknowledged message came back once its visibility timeout (counted from its first
+    # delivery) had passed; the second worker took the `running` evaluation over and ran it once
+    assert finished_at - delivered_at >= VISIBILITY_S, (finished_at - delivered_at, killed_at - delivered_at)
+    assert "taking it over" in log, log[-4000:]
+    print(f"whole worker lost: finished {finished_at - killed_at:.1f} s after the kill, "
+          f"{finished_at - delivered_at:.1f} s after the first delivery (visibility timeout {VISIBILITY_S} s)")
     evaluation.refresh_from_db()
     _assert_one_set_of_reports(evaluation)
     _assert_the_log_verifies()
@@ -269,6 +344,7 @@ def test_a_drift_check_whose_worker_dies_before_its_commit_leaves_one_result(bro
     # then: one result, one DRIFT_CHECKED, one alert per kind raised once
     assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
     assert redone_s < 60, redone_s
+    print(f"pool process lost: drift check redone {redone_s:.1f} s after the kill")
     results = list(DriftResult.objects.filter(monitor=shop.monitor, batch=batch))
     assert len(results) == 1
     assert results[0].drifted_features == ["age", "colour"]
