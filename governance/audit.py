@@ -91,6 +91,9 @@ class AuditAction(models.TextChoices):
     # MLflow import and webhooks (governance/mlflow_import.py)
     MLFLOW_VERSION_IMPORTED = "governance.mlflow.version_imported"
     MLFLOW_ALIAS_MOVED = "governance.mlflow.alias_moved"
+    # No longer written: an alias move to an unapproved version is now a monitoring compliance
+    # alert (monitoring.alert.raised / .repeated, kind alias_moved). Kept because events written
+    # before that change carry these actions, and a log's actions are never renamed.
     MLFLOW_ALIAS_ALERT_OPENED = "governance.mlflow.alias_alert_opened"
     MLFLOW_ALIAS_ALERT_RESOLVED = "governance.mlflow.alias_alert_resolved"
     # evaluations and their reports
