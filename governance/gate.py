@@ -323,7 +323,9 @@ CHECKS: dict[str, Callable[[GateContext], tuple[bool, str]]] = {
     "model_version_archived": check_model_version_archived,
     "retraining_not_approved": check_retraining_not_approved,
 }
-assert tuple(CHECKS) == CHECK_CODES
+# The registry and the published codes agree (checked at import, also under python -O).
+if tuple(CHECKS) != CHECK_CODES:
+    raise ImportError("governance.gate: CHECKS and CHECK_CODES name different checks or orders")
 
 
 def gate_checks_compute(*, model_version: ModelVersion, environment: str, artifact_sha256: str,

@@ -111,7 +111,7 @@ class MlflowRestClient:
     def _open(self, path: str, query: dict[str, Any] | None = None):
         url = self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
         request = urllib.request.Request(url, headers=self.headers)
-        return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 - the operator's tracking URI
+        return urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310 # nosec B310 # http(s): __init__
 
     def get(self, path: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
