@@ -111,7 +111,8 @@ class Worker:
              "--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "info",
              "-n", f"attest-fault-{os.getpid()}@%h"],
             cwd=settings.BASE_DIR, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-        self.wait_for(lambda: "ready." in self.text(), READY_S, "the worker to be ready")
+        self.wait_for(lambda: "ready." in self.text() and self.children(), READY_S, "the worker to be ready")
+        time.sleep(0.5)  # the tests publish once the pool process is up
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -152,6 +153,9 @@ def worker_process(tmp_path, name: str = "worker", **extra_env: str):
 
 def _lock_waiters(locker: psycopg.Connection) -> list[int]:
     """Backends of the test database (other than the locker) waiting for a lock."""
+    # Inside a transaction PostgreSQL answers pg_stat_activity from a snapshot taken at its first
+    # read: without clearing it the locker would never see the worker start waiting.
+    locker.execute("SELECT pg_stat_clear_snapshot()")
     rows = locker.execute(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
         "AND pid <> pg_backend_pid()").fetchall()
@@ -163,9 +167,13 @@ def _kill_the_pool_process_while_it_waits(worker: Worker, locker: psycopg.Connec
     try:
         worker.wait_for(lambda: _lock_waiters(locker), 120, "the task to wait on the test's lock")
     except AssertionError as exc:
-        activity = locker.execute("SELECT pid, state, wait_event_type, wait_event, left(query, 120) "
-                                  "FROM pg_stat_activity WHERE datname = current_database()").fetchall()
-        raise AssertionError(f"{exc}\nbackends: {activity}") from None
+        locker.execute("SELECT pg_stat_clear_snapshot()")
+        activity = locker.execute("SELECT datname, pid, client_port, state, wait_event_type, wait_event, "
+                                  "left(query, 120) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                  "AND datname LIKE '%%worker%%'").fetchall()
+        children = {pid: (Path(f"/proc/{pid}/wchan").read_text(), Path(f"/proc/{pid}/stat").read_text().split()[2])
+                    for pid in worker.children()}
+        raise AssertionError(f"{exc}\nbackends: {activity}\npool processes (wchan, state): {children}") from None
     (child,) = worker.children()
     os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -195,15 +203,25 @@ def _wait_finished(worker: Worker, evaluation: Evaluation, seconds: float = 120)
     return evaluation
 
 
-def _request_evaluation():
-    from governance.services.evaluations import evaluation_request
+def _request_evaluation(monkeypatch):
+    """An evaluation requested and committed; its task is published by `_publish`, once the test is ready."""
+    from governance.services import evaluations
     from tests.governance.evaluation_factories import credit_world
 
     credit = credit_world(prefix="kill-")
-    with transaction.atomic():  # queued for the worker on commit
-        evaluation = evaluation_request(actor=credit.world.engineer, model_version=credit.version,
-                                        dataset_version=credit.evaluation, bootstrap=50)
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluations, "_queue", lambda evaluation_id: None)
+        with transaction.atomic():
+            evaluation = evaluations.evaluation_request(actor=credit.world.engineer, model_version=credit.version,
+                                                        dataset_version=credit.evaluation, bootstrap=50)
     return credit, evaluation
+
+
+def _publish(evaluation: Evaluation) -> None:
+    """What the request does on commit: the task, through the broker."""
+    from governance.services.evaluations import _queue
+
+    _queue(evaluation.pk)
 
 
 def _assert_one_set_of_reports(evaluation: Evaluation) -> None:
@@ -225,10 +243,11 @@ def _hold_while_running(worker: Worker, locker: psycopg.Connection, evaluation: 
     assert status == "running", f"the evaluation was {status} before the test could hold it"
 
 
-def test_a_report_whose_worker_dies_before_its_commit_is_computed_again_once(broker, locker, tmp_path):
+def test_a_report_whose_worker_dies_before_its_commit_is_computed_again_once(broker, locker, tmp_path, monkeypatch):
     # given: an evaluation queued, then running (committed) on the worker, held at its next write
-    credit, evaluation = _request_evaluation()
+    credit, evaluation = _request_evaluation(monkeypatch)
     with worker_process(tmp_path) as worker:
+        _publish(evaluation)
         _hold_while_running(worker, locker, evaluation)
         # when: the pool process dies while it waits, its reports not committed
         killed_at = _kill_the_pool_process_while_it_waits(worker, locker)
@@ -247,12 +266,13 @@ def test_a_report_whose_worker_dies_before_its_commit_is_computed_again_once(bro
     _assert_the_log_verifies()
 
 
-def test_a_report_whose_worker_dies_in_its_commit_is_kept_once(broker, locker, tmp_path):
+def test_a_report_whose_worker_dies_in_its_commit_is_kept_once(broker, locker, tmp_path, monkeypatch):
     # given: the test holds the model version's row; the reports' foreign keys to it are checked at
     # COMMIT (Django's foreign keys are DEFERRABLE INITIALLY DEFERRED), so the task waits in its COMMIT
-    credit, evaluation = _request_evaluation()
+    credit, evaluation = _request_evaluation(monkeypatch)
     locker.execute("SELECT id FROM registry_modelversion WHERE id = %s FOR UPDATE", [credit.version.pk])
     with worker_process(tmp_path) as worker:
+        _publish(evaluation)
         worker.wait_for(lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running").exists(), 120,
                         "the evaluation to be running (its start does not lock the model version)")
         # when: the pool process dies there; PostgreSQL had the COMMIT, so it completes once the lock goes
@@ -267,11 +287,13 @@ def test_a_report_whose_worker_dies_in_its_commit_is_kept_once(broker, locker, t
     _assert_the_log_verifies()
 
 
-def test_a_report_whose_whole_worker_dies_is_redelivered_after_the_visibility_timeout(broker, locker, tmp_path):
+def test_a_report_whose_whole_worker_dies_is_redelivered_after_the_visibility_timeout(broker, locker, tmp_path,
+                                                                                     monkeypatch):
     # given: as above, the running task is held at its next write; the broker's visibility timeout is short
     visibility = {"ATTEST_BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_S)}
-    credit, evaluation = _request_evaluation()
+    credit, evaluation = _request_evaluation(monkeypatch)
     with worker_process(tmp_path, "first", **visibility) as first:
+        _publish(evaluation)
         first.wait_for(lambda: "evaluation_run_task" in first.text().split("ready.", 1)[-1], 60, "the delivery")
         delivered_at = time.monotonic()
         _hold_while_running(first, locker, evaluation)
@@ -300,15 +322,16 @@ def test_a_report_whose_whole_worker_dies_is_redelivered_after_the_visibility_ti
     _assert_the_log_verifies()
 
 
-def test_a_report_whose_worker_dies_after_its_commit_is_not_made_twice(broker, locker, tmp_path):
+def test_a_report_whose_worker_dies_after_its_commit_is_not_made_twice(broker, locker, tmp_path, monkeypatch):
     # given: the test holds the audit sequencer's lock, so the task commits its reports and then waits
     # right after commit (chaining its events), before it returns and its message is acknowledged
     from governance.audit import _SEQUENCER_LOCK_KEY
 
-    credit, evaluation = _request_evaluation()
+    credit, evaluation = _request_evaluation(monkeypatch)
     audit_log_sequence()
     locker.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCER_LOCK_KEY])
     with worker_process(tmp_path) as worker:
+        _publish(evaluation)
         # when: the pool process dies there; the master requeues the message and a fresh one runs it
         _kill_the_pool_process_while_it_waits(worker, locker)
         evaluation = _wait_finished(worker, evaluation)
@@ -321,7 +344,7 @@ def test_a_report_whose_worker_dies_after_its_commit_is_not_made_twice(broker, l
     _assert_the_log_verifies()
 
 
-def test_a_drift_check_whose_worker_dies_before_its_commit_leaves_one_result(broker, locker, tmp_path):
+def test_a_drift_check_whose_worker_dies_before_its_commit_leaves_one_result(broker, locker, tmp_path, monkeypatch):
     from monitoring.models import ComplianceAlert, DriftResult
     from monitoring.services.batches import monitoring_batch_ingest
     from monitoring.tasks import drift_check_queue
@@ -333,8 +356,8 @@ def test_a_drift_check_whose_worker_dies_before_its_commit_leaves_one_result(bro
     batch, _ = monitoring_batch_ingest(actor=shop.world.engineer, monitor=shop.monitor, check_on_commit=False,
                                        file=csv_file(sample(5000, seed=3, age_shift=15, colour_mix=(0.2, 0.3, 0.5))))
     locker.execute("SELECT id FROM monitoring_driftmonitor WHERE id = %s FOR UPDATE", [shop.monitor.pk])
-    drift_check_queue(shop.monitor.pk, batch.pk)
     with worker_process(tmp_path) as worker:
+        drift_check_queue(shop.monitor.pk, batch.pk)
         # when
         killed_at = _kill_the_pool_process_while_it_waits(worker, locker)
         worker.wait_for(lambda: DriftResult.objects.filter(batch=batch).exists(), 120, "the drift result")
