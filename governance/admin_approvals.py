@@ -449,8 +449,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         response = TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
             request, **self._evidence_context(target, viewer=request.user), form=form, refusal=refusal,
             refusal_words=REFUSAL_WORDS.get(refusal.code, "") if refusal else "", signing_refused=refused,
-            # An admin view is reached only by a signed-in staff user, never AnonymousUser:
-            printed_name=request.user.get_full_name().strip() or request.user.get_username(),  # type: ignore[union-attr]
+            printed_name=selectors.user_printed_name(request.user),
             title=f"Sign-off: {target}"))
         if refused:
             response.status_code = 403

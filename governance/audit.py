@@ -37,6 +37,8 @@ _HEAD = AuditChainHead._meta.db_table
 _RECORD_COLUMNS = ("timestamp", "actor_json", "actor_user_id", "action", "object_type", "object_id",
                    "object_repr", "payload_json", "correlation_id")
 _RECORD_SQL = ", ".join(_RECORD_COLUMNS)
+# AuditQueueEntry's concrete fields in model order (Model.from_db places values by that order).
+_QUEUE_FIELDS = ("id", *_RECORD_COLUMNS)
 _EVENT_COLUMNS = (*_RECORD_COLUMNS, "seq", "entry_id", "prev_hash", "hash")
 _QUEUE_INSERT = f"INSERT INTO {_QUEUE} ({_RECORD_SQL}) VALUES ({', '.join(['%s'] * len(_RECORD_COLUMNS))})"
 # Entry id -> seq for the entries this process chained in its last committed batch: the other
@@ -196,7 +198,7 @@ def audit_event_record(
         else:
             cursor.execute(_QUEUE_INSERT, stored)
             pk = cursor.lastrowid
-    entry = AuditQueueEntry.from_db(connection.alias, None, [pk, *values])
+    entry = AuditQueueEntry.from_db(connection.alias, _QUEUE_FIELDS, [pk, *values])
     # Forget what the last batch chained: the cache may only ever answer for entries recorded
     # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
     global _recently_chained
@@ -369,7 +371,7 @@ def audit_log_sequence(*, entry_ids: list[int] | None = None, batch_size: int = 
         chained = _sequence_batch(batch_size, wait=not polite)
         if chained is None:
             _sequencer_wait()
-            if not _queued(entry_ids):
+            if not _queued(entry_ids or []):  # only a writer with entry_ids is ever refused the lock
                 return appended
             polite = time.monotonic() < give_up_at
             continue
@@ -380,8 +382,12 @@ def audit_log_sequence(*, entry_ids: list[int] | None = None, batch_size: int = 
 
 def audit_event_canonical(event: AuditEvent | AuditQueueEntry, *, seq: int | None = None) -> dict[str, Any]:
     """The event as the contract shows it (without prev_hash and hash), from its stored columns."""
+    if seq is None:
+        if not isinstance(event, AuditEvent):
+            raise TypeError("a queued entry has no seq yet: pass the seq it is given")
+        seq = event.seq
     return {
-        "seq": event.seq if seq is None else seq,
+        "seq": seq,
         "timestamp": timestamp_canonical(event.timestamp),
         "actor": json.loads(event.actor_json),
         "action": event.action,

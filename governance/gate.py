@@ -118,7 +118,7 @@ def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: 
             user_id=OuterRef("signer_id"), group__name=OuterRef("role"))
         signatures = list(Signature.objects.filter(request=focus).annotate(signer_holds_role=Exists(holds_role)))
         for signature in signatures:
-            if signature.signer_holds_role:
+            if signature.signer_holds_role:  # type: ignore[attr-defined]  # the annotation above
                 signer_roles.setdefault(signature.signer_id, set()).add(signature.role)
     reports = model_version_reports(model_version) if policy.required_reports or approved else []
     evidence = None
@@ -170,6 +170,10 @@ def check_approval_expired(ctx: GateContext) -> tuple[bool, str]:
     approved = ctx.approved
     if not ctx.covered or approved is None:
         return True, "No approval to age."
+    if approved.decided_at is None:
+        # Every approval records when it was decided; a row without that time cannot be aged, so it
+        # does not count (the gate fails closed).
+        return False, f"Approval #{approved.pk} has no decision time to age it from."
     until = approved.decided_at + dt.timedelta(days=approved.policy.max_approval_age_days)
     if until < ctx.now:
         return False, f"Approval #{approved.pk} expired at {until.isoformat()}."
@@ -230,7 +234,8 @@ def _headline_value(results: dict[str, Any], metric: str, *, exclude_small: bool
     """A headline number of a fairness report and where it occurs (" at feature=group"), if said."""
     key = "headline_excluding_small" if exclude_small and isinstance(results.get("headline_excluding_small"),
                                                                      dict) else "headline"
-    headline = results.get(key) if isinstance(results.get(key), dict) else results
+    found = results.get(key)
+    headline: dict[str, Any] = found if isinstance(found, dict) else results
     where = (headline.get("where") or {}).get(metric) or {}
     at = f" at {where.get('feature')}={where.get('group')}" if where.get("feature") is not None else ""
     if at and where.get("small"):
@@ -358,20 +363,22 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
         raise action_forbidden(user=actor, action="ask the gate")
     reads_all = user_reads_all(actor)
     if reads_all:
-        model_version = model_version_get(model_name=model_name, version=version)
+        model_version, is_member = model_version_get(model_name=model_name, version=version), True
     else:
         # The version, its model and the actor's membership of the model's team in one query;
         # model_version_get() only when it is missing, for its 404 (model or version).
         member = Team.members.through.objects.filter(team_id=OuterRef("model__team_id"), user_id=actor.pk)
-        model_version = ModelVersion.objects.select_related("model").filter(
+        found = ModelVersion.objects.select_related("model").filter(
             model__name=model_name, version=version).annotate(actor_is_member=Exists(member)).first()
-        if model_version is None:
+        if found is not None:
+            model_version, is_member = found, found.actor_is_member
+        else:
             # Raises the 404 naming what is missing (the model or the version); finds it only
             # when it was registered this instant.
             model_version = model_version_get(model_name=model_name, version=version)
-            model_version.actor_is_member = Team.members.through.objects.filter(
+            is_member = Team.members.through.objects.filter(
                 team_id=model_version.model.team_id, user_id=actor.pk).exists()
-    if not reads_all and not model_version.actor_is_member:
+    if not is_member:
         # Another team's model reads as missing, as everywhere in the API.
         raise not_found(VERSION_NOT_FOUND.format(name=model_name, version=version), field="version")
     now = timezone.now()

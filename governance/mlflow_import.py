@@ -246,7 +246,8 @@ def _lineage(datasets: list[dict[str, Any]]) -> tuple[list[DatasetVersion], list
     MLflow caps a digest at 36 characters, so a digest of at least 8 hex characters names the
     one Attest dataset version whose sha256 starts with it (none when several do).
     """
-    training, evaluation = [], []
+    training: list[DatasetVersion] = []
+    evaluation: list[DatasetVersion] = []
     for item in datasets:
         digest = (item.get("digest") or "").lower()
         if len(digest) < 8 or any(ch not in "0123456789abcdef" for ch in digest):

@@ -27,6 +27,7 @@ are the task's business, not the outbox's, exactly as with a worker).
 """
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -71,7 +72,7 @@ def outbox_enqueue(task_name: str, *args: Any) -> OutboxMessage:
     what the worker gets, through the row).
     """
     message = OutboxMessage.objects.create(task_name=task_name, args=list(args))
-    transaction.on_commit(lambda pk=message.pk: outbox_dispatch(pk), robust=True)
+    transaction.on_commit(functools.partial(outbox_dispatch, message.pk), robust=True)
     return message
 
 

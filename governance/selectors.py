@@ -25,6 +25,11 @@ VERSION_NOT_FOUND = "Model {name!r} has no version {version}."
 
 # --- policies -------------------------------------------------------------------------------------
 
+def user_printed_name(user: Any) -> str:
+    """The name a signature prints for its signer (21 CFR 11.50(a)(1)): the full name, else the username."""
+    return user.get_full_name().strip() or user.get_username()
+
+
 def policy_current(*, risk_tier: str) -> ApprovalPolicy:
     """The tier's policy in force: its highest version."""
     policy = ApprovalPolicy.objects.filter(risk_tier=risk_tier).order_by("-version").first()

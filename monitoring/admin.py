@@ -25,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from governance.selectors import user_printed_name
 from mlops_site.common.admin import ReadOnlyAdmin
 from mlops_site.common.errors import ApplicationError
 from monitoring import selectors
@@ -91,17 +92,21 @@ def drift_chart_png(monitor: DriftMonitor) -> bytes:
     return buffer.getvalue()
 
 
+_MONITOR_FIELDS = (
+    "model_version", "environment", "reference", "features_display", "drift_share", "interval_minutes",
+    "breach_severity", "retrain_on_critical", "label_column", "prediction_column", "metric_tolerance",
+    "fairness_tolerance", "is_active", "last_checked_utc", "created_by", "chart", "alerts_display",
+    "results_display",
+)
+
+
 @admin.register(DriftMonitor)
 class DriftMonitorAdmin(ReadOnlyAdmin):
     list_display = ["id", "model_version", "environment", "feature_count", "breach_severity", "retrain_on_critical",
                     "is_active", "last_checked_utc", "active_alerts"]
     list_filter = ["environment", "breach_severity", "is_active"]
     search_fields = ["model_version__model__name", "environment"]
-    fields = ["model_version", "environment", "reference", "features_display", "drift_share", "interval_minutes",
-              "breach_severity", "retrain_on_critical", "label_column", "prediction_column", "metric_tolerance",
-              "fairness_tolerance", "is_active", "last_checked_utc", "created_by", "chart", "alerts_display",
-              "results_display"]
-    readonly_fields = fields
+    fields = readonly_fields = _MONITOR_FIELDS
 
     def get_queryset(self, request):
         return selectors.drift_monitor_list(user=request.user)
@@ -187,17 +192,22 @@ class AlertStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+# What the page shows, all read-only (the alert's changes go through services, not this form).
+_ALERT_FIELDS = (
+    "model", "model_version", "monitor", "kind", "severity", "status", "title", "mlflow_display",
+    "repeat_count", "first_seen_utc", "last_seen_utc", "assigned_team", "retraining_request",
+    "acknowledged_by", "acknowledge_reason", "closed_by", "close_reason", "signatures_display",
+    "evidence_display", "act_link",
+)
+
+
 @admin.register(ComplianceAlert)
 class ComplianceAlertAdmin(ReadOnlyAdmin):
     list_display = ["id", "severity_badge", "status", "kind", "model", "title", "repeat_count", "assigned_team",
                     "last_seen_utc"]
     list_filter = [AlertStatusFilter, "severity", "kind"]
     search_fields = ["title", "model__name", "mlflow_name", "mlflow_alias"]
-    fields = ["model", "model_version", "monitor", "kind", "severity", "status", "title", "mlflow_display",
-              "repeat_count", "first_seen_utc", "last_seen_utc", "assigned_team", "retraining_request",
-              "acknowledged_by", "acknowledge_reason", "closed_by", "close_reason", "signatures_display",
-              "evidence_display", "act_link"]
-    readonly_fields = fields
+    fields = readonly_fields = _ALERT_FIELDS
 
     def get_queryset(self, request):
         return selectors.compliance_alert_list(user=request.user)
@@ -295,7 +305,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
             "refusal": refusal, "opts": self.model._meta, "may_handle": can_handle_alert(request.user, alert),
             "may_sign": can_sign_alert(request.user), "critical": alert.severity == Severity.CRITICAL,
             "evidence_json": json.dumps(alert.evidence, indent=2, sort_keys=True, default=str),
-            "printed_name": request.user.get_full_name().strip() or request.user.get_username()})
+            "printed_name": user_printed_name(request.user)})
 
 
 @admin.register(MonitoringBatch)

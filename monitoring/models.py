@@ -21,7 +21,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", _("critical")
 
 
-SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+SEVERITY_RANK: dict[str, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 
 
 class DriftMonitor(BaseModel):
@@ -266,10 +266,11 @@ class ComplianceAlert(BaseModel):
     @property
     def subject(self) -> str:
         """What the alert is about, in words: "credit v3 @ production" or "credit: MLflow credit@champion -> 4"."""
-        version = f" v{self.model_version.version}" if self.model_version_id else ""
-        if self.is_alias_moved:
+        model_version, monitor = self.model_version, self.monitor
+        version = f" v{model_version.version}" if model_version is not None else ""
+        if self.is_alias_moved or monitor is None:
             return f"{self.model.name}{version}: MLflow {self.mlflow_name}@{self.mlflow_alias} -> {self.mlflow_version}"
-        return f"{self.model.name}{version} @ {self.monitor.environment}"
+        return f"{self.model.name}{version} @ {monitor.environment}"
 
     @property
     def mlflow(self) -> dict | None:

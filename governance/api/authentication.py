@@ -23,5 +23,5 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
             # Throttled bookkeeping: not a state change of the governed record, so no audit event.
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         # Every audit event this request records names the token, not only its user.
-        token.user._attest_token_prefix = token.prefix
+        token.user._attest_token_prefix = token.prefix  # type: ignore[attr-defined]  # read by actor_snapshot
         return token.user, token

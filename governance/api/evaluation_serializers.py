@@ -70,7 +70,8 @@ class EvaluationOutputSerializer(serializers.ModelSerializer):
                   "started_at", "finished_at", "fairness", "explainability", "reports", "charts"]
 
     def get_requested_by(self, evaluation: Evaluation) -> str | None:
-        return evaluation.requested_by.get_username() if evaluation.requested_by_id else None
+        requester = evaluation.requested_by
+        return requester.get_username() if requester is not None else None
 
     @extend_schema_field(serializers.JSONField(allow_null=True))
     def get_fairness(self, evaluation: Evaluation):

@@ -1,12 +1,16 @@
 """Approval requests and the electronic signatures on them (21 CFR 11.50, 11.70)."""
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from mlops_site.common.models import AppendOnlyModel
+
+if TYPE_CHECKING:
+    from governance.models.audit import AuditQueueEntry
 
 
 class ApprovalRequest(models.Model):
@@ -161,6 +165,9 @@ class GateDecision(AppendOnlyModel):
     evaluated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                      related_name="gate_decisions")
     evaluated_at = models.DateTimeField(_("evaluated at"))
+    # Not a column: gate_evaluate sets it to the decision's queued audit event, whose seq the answer
+    # carries once the event is chained.
+    audit_entry: "AuditQueueEntry"
 
     class Meta:
         ordering = ["-evaluated_at"]

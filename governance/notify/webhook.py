@@ -91,7 +91,7 @@ class _CheckedHTTPSConnection(http.client.HTTPSConnection):
 
     def __init__(self, target: WebhookTarget, *, context: ssl.SSLContext, timeout: float) -> None:
         super().__init__(target.host, target.port, context=context, timeout=timeout)
-        self._target = target
+        self._target, self._tls = target, context
 
     def connect(self) -> None:
         last: OSError | None = None
@@ -101,7 +101,7 @@ class _CheckedHTTPSConnection(http.client.HTTPSConnection):
             except OSError as exc:
                 last = exc
                 continue
-            self.sock = self._context.wrap_socket(sock, server_hostname=self._target.host)
+            self.sock = self._tls.wrap_socket(sock, server_hostname=self._target.host)
             return
         raise last or OSError("no address to connect to")
 

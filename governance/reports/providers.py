@@ -16,6 +16,8 @@ from typing import Any
 
 from django.db.models import Q
 
+from governance.selectors import user_printed_name
+
 EvidenceProvider = Callable[..., dict[str, Any]]
 _providers: list[EvidenceProvider] = []
 
@@ -103,7 +105,7 @@ def monitoring_evidence(*, model: Any, versions: list[Any]) -> dict[str, Any]:
         closer = alert.closed_by
         resolution = alert.close_reason
         if closer is not None:
-            resolution = f"{resolution} ({closer.get_full_name().strip() or closer.get_username()})"
+            resolution = f"{resolution} ({user_printed_name(closer)})"
         alerts.append({"id": alert.pk, "severity": alert.severity, "status": alert.status,
                        "title": f"{alert.title} (×{alert.repeat_count})" if alert.repeat_count > 1 else alert.title,
                        "opened_at": _iso(alert.first_seen_at), "resolved_at": _iso(alert.closed_at),

@@ -32,7 +32,7 @@ from governance.merkle import _path, leaf_hash, verify_inclusion
 from governance.merkle_store import DatabaseNodeStore
 from governance.models import ApprovalRequest, AuditCheckpoint, AuditEvent, Deployment, GateDecision, Signature
 from governance.reports.providers import dossier_evidence_collect
-from governance.selectors import model_version_reports
+from governance.selectors import model_version_reports, user_printed_name
 from governance.services.signatures import signature_verify
 from mlops_site.common.ids import is_id_text
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel
@@ -349,7 +349,7 @@ def manifest_bytes(entries: Iterable[ManifestEntry], checkpoint: CheckpointInfo 
 def _user_name(user: Any) -> str:
     if user is None:
         return "system"
-    return user.get_full_name().strip() or user.get_username()
+    return user_printed_name(user)
 
 
 def _actor_text(actor_json: str) -> str:

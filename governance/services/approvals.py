@@ -30,6 +30,7 @@ from governance.selectors import (
     model_version_reports,
     policy_current,
     report_refs,
+    user_printed_name,
 )
 from governance.services.notifications import approval_notification_schedule
 from governance.services.signatures import (
@@ -329,7 +330,7 @@ def _sign_locked(*, actor: Any, request: ApprovalRequest, meaning: str, reason: 
         raise errors.evidence_stale(pk=request.pk, changes=changes)
 
     record_sha = approval_request_record_sha256(request)
-    printed_name = actor.get_full_name().strip() or actor.get_username()
+    printed_name = user_printed_name(actor)
     signature = Signature(request=request, signer=actor, printed_name=printed_name, role=chosen, meaning=meaning,
                           reason=reason, signed_at=timezone.now(), record_sha256=record_sha)
     signature.full_clean()

@@ -13,6 +13,7 @@ and charts are written in one transaction with one audit event per report carryi
 """
 
 import datetime as dt
+import functools
 import hashlib
 import io
 import logging
@@ -289,7 +290,7 @@ def evaluation_request(*, actor: Any, model_version: ModelVersion, dataset_versi
                    "dataset_sha256": dataset_version.sha256, "sensitive_features": plan.sensitive,
                    "task": plan.task, "predictions": plan.predictions, "options": options},
         )
-        transaction.on_commit(lambda pk=evaluation.pk: _queue(pk))
+        transaction.on_commit(functools.partial(_queue, evaluation.pk))
     return evaluation
 
 

@@ -47,6 +47,7 @@ from governance.notify.signing import (
     webhook_signature,
 )
 from governance.notify.webhook import webhook_post
+from governance.selectors import user_printed_name
 from mlops_site.common.context import correlation_id_get
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def approval_notification_payload(*, request: ApprovalRequest, event: str, actor
                   "role": signature.role, "meaning": signature.meaning, "reason": signature.reason}
     elif actor is not None and getattr(actor, "is_authenticated", False):
         signer = {"username": actor.get_username(),
-                  "printed_name": actor.get_full_name().strip() or actor.get_username()}
+                  "printed_name": user_printed_name(actor)}
     version = request.model_version
     return {
         "event_id": str(uuid.uuid4()),

@@ -31,6 +31,7 @@ from governance.audit import AuditAction, audit_event_record
 from governance.canonical import canonical_bytes, timestamp_canonical
 from governance.models import ApprovalRequest
 from governance.permissions import Action, user_can
+from governance.selectors import user_printed_name
 from governance.services.signatures import signing_failures_reset, signing_reauthenticate
 from mlops_site.common.errors import ApplicationError
 from mlops_site.common.roles import Role
@@ -293,7 +294,7 @@ def _close(*, actor: Any, alert: ComplianceAlert, target: str, reason: Any, pass
         if critical:
             meaning = _MEANING[target]
             record_sha = alert_record_sha256(alert, meaning=meaning)
-            printed_name = actor.get_full_name().strip() or actor.get_username()
+            printed_name = user_printed_name(actor)
             signature = AlertSignature(alert=alert, signer=actor, printed_name=printed_name,
                                        role=Role.COMPLIANCE_OFFICER, meaning=meaning, reason=reason, signed_at=now,
                                        record_sha256=record_sha)

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from governance.audit import AuditAction, actor_snapshot, audit_event_record, audit_seq_for_entry
-from governance.models import AuditEvent
+from governance.models import AuditEvent, AuditQueueEntry
 from governance.permissions import user_roles
 
 
@@ -77,3 +77,10 @@ def test_the_seq_of_an_older_entry_is_read_from_the_log():
     seqs = (audit_seq_for_entry(first), audit_seq_for_entry(second))
     # then
     assert seqs == (1, 2)
+
+
+def test_the_queue_entry_built_from_the_insert_has_its_fields_in_model_order():
+    # audit_event_record builds the entry with Model.from_db, which places values by field order
+    from governance.audit import _QUEUE_FIELDS
+
+    assert list(_QUEUE_FIELDS) == [field.attname for field in AuditQueueEntry._meta.concrete_fields]

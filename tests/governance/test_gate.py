@@ -223,6 +223,19 @@ def test_approval_expires_after_the_policy_maximum_age():
     assert sorted(failed(checks)) == ["approval_expired"]
 
 
+def test_an_approval_without_a_decision_time_cannot_be_aged_so_the_gate_fails_closed():
+    # given an approved request whose decision time is missing (no service writes that; a bad restore could)
+    world = World("limited")
+    request = approved(world)
+    ApprovalRequest.objects.filter(pk=request.pk).update(decided_at=None)
+    # when
+    checks, used = gate_checks_compute(model_version=world.v1, environment="production",
+                                       artifact_sha256=world.v1.artifact_sha256)
+    # then
+    assert used.pk == request.pk
+    assert failed(checks) == {"approval_expired": f"Approval #{request.pk} has no decision time to age it from."}
+
+
 def test_unacceptable_tier_is_never_allowed():
     world = World("unacceptable")
     decision = ask(world)
