@@ -213,7 +213,7 @@ def _request_evaluation(monkeypatch):
         patch.setattr(evaluations, "_queue", lambda evaluation_id: None)
         with transaction.atomic():
             evaluation = evaluations.evaluation_request(actor=credit.world.engineer, model_version=credit.version,
-                                                        dataset_version=credit.evaluation, bootstrap=50)
+                                                        dataset_version=credit.evaluation, bootstrap=200)
     return credit, evaluation
 
 
