@@ -21,6 +21,7 @@ from django.utils import timezone
 from governance.audit import AuditAction, audit_event_record
 from governance.checkpoints import audit_checkpoint_create
 from governance.models import Dossier
+from governance.outbox import outbox_enqueue
 from governance.reports.bundle import events_with_proofs, evidence_bundle_build
 from governance.reports.pdf import dossier_pdf_render
 from governance.reports.snapshot import DossierSnapshot, dossier_snapshot_build
@@ -104,9 +105,8 @@ def evidence_bundle_export(*, actor: Any, model: RegisteredModel, version: int |
 @transaction.atomic
 def dossier_schedule(*, actor: Any, model: RegisteredModel, version: int | None = None) -> RegisteredModel:
     """Ask for a dossier to be generated on Celery once the caller's transaction commits (DOSSIER_REQUESTED)."""
-    from governance.tasks import dossier_generate_task
-
     audit_event_record(actor=actor, action=AuditAction.DOSSIER_REQUESTED, target=model, after={"version": version})
     actor_id = actor.pk if getattr(actor, "is_authenticated", False) else None
-    transaction.on_commit(lambda: dossier_generate_task.delay(model.pk, version, actor_id))
+    # An outbox row of this transaction: published on commit, or by the relay once the broker is back.
+    outbox_enqueue("governance.tasks.dossier_generate_task", model.pk, version, actor_id)
     return model

@@ -13,7 +13,6 @@ and charts are written in one transaction with one audit event per report carryi
 """
 
 import datetime as dt
-import functools
 import hashlib
 import io
 import logging
@@ -31,6 +30,7 @@ from django.utils.text import slugify
 from governance.audit import AuditAction, audit_event_record
 from governance.canonical import canonical_bytes, jsonable
 from governance.models import Evaluation, Report, ReportChart
+from governance.outbox import outbox_enqueue
 from governance.permissions import Action, user_can
 from mlops_site.common.errors import ApplicationError, PermissionDeniedError
 from registry import loader, storage
@@ -54,6 +54,7 @@ TASK_UNKNOWN = "The model version does not say whether it is a classifier or a r
 FORBIDDEN = "{user} may not request an evaluation of {version}."
 OPTION_RANGE = "{name} must be an integer from {low} to {high}."
 UNSUPPORTED = "{why} Upload predictions with the data (columns y_pred and, optionally, y_score) to evaluate it."
+EVALUATION_RUN_TASK = "governance.tasks.evaluation_run_task"
 
 
 def _setting(name: str, default: int) -> int:
@@ -290,18 +291,10 @@ def evaluation_request(*, actor: Any, model_version: ModelVersion, dataset_versi
                    "dataset_sha256": dataset_version.sha256, "sensitive_features": plan.sensitive,
                    "task": plan.task, "predictions": plan.predictions, "options": options},
         )
-        transaction.on_commit(functools.partial(_queue, evaluation.pk))
+        # The run is an outbox row of this transaction: with the broker down the request still
+        # commits and the relay publishes the run when the broker returns (docs/deploy.md).
+        outbox_enqueue(EVALUATION_RUN_TASK, evaluation.pk)
     return evaluation
-
-
-def _queue(evaluation_id: int) -> None:
-    from governance.tasks import evaluation_run_task
-
-    if evaluation_run_task.app.conf.task_always_eager:
-        # apply(): an eager delay() would still open a producer for a broker that does not exist.
-        evaluation_run_task.apply((evaluation_id,))
-    else:
-        evaluation_run_task.delay(evaluation_id)
 
 
 # --- running ---------------------------------------------------------------------------------------

@@ -269,6 +269,36 @@ def test_an_alert_raised_while_the_broker_is_down_is_emailed_when_it_returns(bro
     assert not rows.filter(sent_at__isnull=True).exists()
 
 
+def test_an_evaluation_requested_while_the_broker_is_down_runs_once_when_it_returns(broker):
+    from governance.models import Evaluation, Report
+    from governance.services.evaluations import EVALUATION_RUN_TASK, evaluation_request
+    from tests.governance.evaluation_factories import credit_world
+
+    # given: a model version with its evaluation data, and the broker down
+    credit = credit_world(prefix="outage-")
+    broker.down()
+    # when: an evaluation is requested
+    evaluation = evaluation_request(actor=credit.world.engineer, model_version=credit.version,
+                                    dataset_version=credit.evaluation, bootstrap=50)
+    # then: the request committed, and its run waits in the outbox instead of being lost
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.QUEUED
+    runs = OutboxMessage.objects.filter(task_name=EVALUATION_RUN_TASK)
+    assert [(row.args, row.sent_at) for row in runs] == [([evaluation.pk], None)]
+    # when: the broker returns, with a worker, and the relay runs
+    broker.up()
+    with broker.worker():
+        assert outbox.outbox_relay().sent == 1
+        _wait_for(lambda: Evaluation.objects.get(pk=evaluation.pk).finished,
+                  lambda: f"the evaluation to finish: {Evaluation.objects.get(pk=evaluation.pk).status}")
+    # then: it ran once and left one report of each kind
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.SUCCEEDED, evaluation.failure_reason
+    assert sorted(Report.objects.filter(evaluation=evaluation).values_list("kind", flat=True)) == [
+        "explainability", "fairness"]
+    assert not runs.filter(sent_at__isnull=True).exists()
+
+
 # --- two relays at once (PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED) --------------------------------
 
 def _queued_outbox_ids(url: str) -> list[int]:

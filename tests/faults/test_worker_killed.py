@@ -29,9 +29,10 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
+from governance import outbox
 from governance.audit import AuditAction, audit_log_sequence
 from governance.audit_verify import audit_log_verify
-from governance.models import AuditEvent, AuditQueueEntry, Evaluation, Report
+from governance.models import AuditEvent, AuditQueueEntry, Evaluation, OutboxMessage, Report
 from mlops_site.celery import app
 
 pytestmark = [pytest.mark.postgres, pytest.mark.celery_worker, pytest.mark.django_db(transaction=True),
@@ -210,7 +211,8 @@ def _request_evaluation(monkeypatch):
 
     credit = credit_world(prefix="kill-")
     with monkeypatch.context() as patch:
-        patch.setattr(evaluations, "_queue", lambda evaluation_id: None)
+        # The run's outbox row is committed with the request but not handed to the broker yet.
+        patch.setattr(outbox, "outbox_dispatch", lambda message_id: False)
         with transaction.atomic():
             evaluation = evaluations.evaluation_request(actor=credit.world.engineer, model_version=credit.version,
                                                         dataset_version=credit.evaluation, bootstrap=200)
@@ -218,10 +220,12 @@ def _request_evaluation(monkeypatch):
 
 
 def _publish(evaluation: Evaluation) -> None:
-    """What the request does on commit: the task, through the broker."""
-    from governance.services.evaluations import _queue
+    """What the request does on commit: the run's outbox row, handed to the broker."""
+    from governance.services.evaluations import EVALUATION_RUN_TASK
 
-    _queue(evaluation.pk)
+    pending = OutboxMessage.objects.filter(task_name=EVALUATION_RUN_TASK, sent_at__isnull=True)
+    row = next(message for message in pending if message.args == [evaluation.pk])
+    assert outbox.outbox_dispatch(row.pk)
 
 
 def _assert_one_set_of_reports(evaluation: Evaluation) -> None:
