@@ -344,13 +344,13 @@ CELERY_BEAT_SCHEDULE["drift-checks"] = {
     "task": "monitoring.tasks.drift_checks_due_task",
     "schedule": timedelta(minutes=env_int("ATTEST_DRIFT_CHECK_MINUTES", 5)),
 }
-# Transactional outbox (governance/outbox.py, docs/deploy.md): tasks a change asks for are rows
 # Evaluations left `running` by a lost worker whose task never came back are failed (worker_lost).
 ATTEST_EVALUATION_STALE_MINUTES = env_int("ATTEST_EVALUATION_STALE_MINUTES", 120)
 CELERY_BEAT_SCHEDULE["evaluations-stale"] = {
     "task": "governance.tasks.evaluations_stale_fail_task",
     "schedule": timedelta(minutes=env_int("ATTEST_EVALUATION_STALE_CHECK_MINUTES", 15)),
 }
+# Transactional outbox (governance/outbox.py, docs/deploy.md): tasks a change asks for are rows
 # published on commit; rows the broker did not take are relayed on this schedule (and by
 # `manage.py relay_outbox`). After a failed publish a process leaves new rows to the relay for
 # ATTEST_OUTBOX_PAUSE_SECONDS. A broker that refuses, or accepts and never answers, fails a
@@ -370,11 +370,11 @@ CELERY_BEAT_SCHEDULE["outbox-prune"] = {
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("ATTEST_BROKER_CONNECT_TIMEOUT_SECONDS", 2)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
                                    "socket_timeout": env_int("ATTEST_BROKER_SOCKET_TIMEOUT_SECONDS", 5)}
-# --- Reports (docs/reports.md): SHAP sample bounds, proxy check, default bootstrap -------------
 # Redis: a message left unacknowledged because its whole worker died is redelivered after this many
 # seconds; a lost pool process is faster (its master rejects the message and it is requeued at once).
 # docs/deploy.md, "Worker loss"; ATTEST_EVALUATION_STALE_MINUTES stays above it.
 CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = env_int("ATTEST_BROKER_VISIBILITY_TIMEOUT_SECONDS", 3600)
+# --- Reports (docs/reports.md): SHAP sample bounds, proxy check, default bootstrap -------------
 ATTEST_SHAP_MAX_ROWS = env_int("ATTEST_SHAP_MAX_ROWS", 1000)
 ATTEST_SHAP_BACKGROUND_ROWS = env_int("ATTEST_SHAP_BACKGROUND_ROWS", 100)
 ATTEST_SHAP_TOP_K = env_int("ATTEST_SHAP_TOP_K", 5)
