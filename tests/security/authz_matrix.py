@@ -208,6 +208,15 @@ def _monitoring_hook(own: Side, foreign: Side, users: dict) -> None:
         side.extra["monitor"] = monitor
         side.extra["monitoring_batch"] = batch
         side.extra["alert"] = monitor.alerts.get(kind="data_quality")
+    # And an MLflow alias alert in the own team: no monitor, no Attest version, its MLflow details (so
+    # schemathesis checks the alert schema's nullable fields and `mlflow` object on a real row). On a
+    # model of its own: a critical alert blocks its model's gate, and the rows deploy the side's model.
+    from monitoring.services.alerts import compliance_alert_raise_alias_moved
+    from tests.governance.workflow_factories import model
+
+    mirrored = model(owner=own.owner, team_=own.team, tier="limited", name="own-mlflow-model")
+    compliance_alert_raise_alias_moved(actor=None, tracking_uri="https://mlflow.example.com", mlflow_name="credit",
+                                       alias="champion", mlflow_version=7, previous_version=6, model=mirrored)
 
 
 def _batch(side: Side, world: Any) -> dict:
