@@ -49,6 +49,7 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
 _EAGER_RUNNERS: dict[str, Callable[..., Any]] = {}
 _pause_lock = threading.Lock()
 _paused_until = 0.0  # time.monotonic(); on-commit hand-offs of this process wait for the relay until then
+_task_modules_imported = False
 
 
 def outbox_eager_runner(task_name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -125,9 +126,22 @@ def _take_for_eager(message: OutboxMessage) -> None:
     message.save(update_fields=["attempts", "last_attempt_at", "sent_at"])
 
 
+def _task_modules_import(app) -> None:
+    """Import the task modules a worker imports when it starts (each app's autodiscovered `tasks`).
+
+    A row names its task; in an eager process (a management command such as `load_demo`, the
+    development server) nothing may have imported the module that registers it yet.
+    """
+    global _task_modules_imported
+    if not _task_modules_imported:
+        app.loader.import_default_modules()
+        _task_modules_imported = True
+
+
 def _run_eager(message: OutboxMessage, app) -> None:
     """Run a taken row's task in-process, outside any transaction of ours, as a worker would."""
     try:
+        _task_modules_import(app)
         runner = _EAGER_RUNNERS.get(message.task_name)
         if runner is not None:
             runner(*message.args)
