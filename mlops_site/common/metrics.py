@@ -102,9 +102,7 @@ class OutboxCollector:
 
             family.add_metric([], outbox_pending_count())
         except Exception:  # noqa: BLE001 - a scrape must answer even when the table is not there yet
-            from logging import getLogger
-
-            getLogger(__name__).warning("attest_outbox_pending: cannot count the rows", exc_info=True)
+            logger.warning("attest_outbox_pending: cannot count the rows", exc_info=True)
         yield family
 
 
