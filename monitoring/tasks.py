@@ -54,19 +54,3 @@ def alert_notification_task(self, payload: dict, channel: str, target: str) -> N
     from monitoring.services.notifications import alert_notification_send
 
     alert_notification_send(payload=payload, channel=channel, target=target)
-
-
-def alert_notification_queue(payload: dict) -> None:
-    """Fan an alert event out to its targets (on commit)."""
-    from monitoring.services.notifications import alert_notification_send, alert_notification_targets
-
-    for channel, target in alert_notification_targets(payload):
-        if alert_notification_task.app.conf.task_always_eager:
-            try:
-                alert_notification_send(payload=payload, channel=channel, target=target)
-            except DeliveryFailed as exc:  # no worker to retry later in eager mode
-                import logging
-
-                logging.getLogger(__name__).warning("alert notification to %s failed: %s", target, exc)
-        else:
-            alert_notification_task.delay(payload, channel, target)
