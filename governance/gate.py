@@ -18,17 +18,17 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from governance import hot_reads
 from governance.audit import AuditAction, audit_event_record
 from governance.models import ApprovalPolicy, ApprovalRequest, GateDecision, Signature
 from governance.selectors import evidence_for_deployment, model_version_reports, policy_current
 from governance.services.approvals import retraining_approval_for
 from governance.services.signatures import evidence_changes, signature_verify
-from registry.models import ModelVersion, Team
+from mlops_site.common import sql_rows
+from registry.models import ModelVersion
 
 Status = ApprovalRequest.Status
 
@@ -99,12 +99,8 @@ class GateContext:
 
 def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: str, now: dt.datetime) -> GateContext:
     policy = policy_current(risk_tier=model_version.model.risk_tier)
-    requests = list(
-        ApprovalRequest.objects.filter(
-            kind=ApprovalRequest.Kind.DEPLOYMENT, model_version=model_version, environment=environment,
-            status__in=[Status.APPROVED, Status.PENDING],
-        ).select_related("policy").order_by("-created_at", "-id")[:20]
-    )
+    requests = hot_reads.deployment_requests(model_version_id=model_version.pk, environment=environment,
+                                             statuses=(Status.APPROVED, Status.PENDING))
     approved = max((r for r in requests if r.status == Status.APPROVED), key=lambda r: (r.decided_at, r.pk),
                    default=None)
     pending = next((r for r in requests if r.status == Status.PENDING), None)
@@ -112,13 +108,11 @@ def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: 
     signatures: list[Signature] = []
     signer_roles: dict[int, set[str]] = {}
     if focus is not None:
-        # Whether each signer still holds the role they signed as, in the same query as the
-        # signatures (the only role of a signer the checks ask about).
-        holds_role = get_user_model().groups.through.objects.filter(
-            user_id=OuterRef("signer_id"), group__name=OuterRef("role"))
-        signatures = list(Signature.objects.filter(request=focus).annotate(signer_holds_role=Exists(holds_role)))
+        # Whether each signer still holds the role they signed as comes with the signatures (the
+        # only role of a signer the checks ask about).
+        signatures = hot_reads.signatures_with_roles(focus.pk)
         for signature in signatures:
-            if signature.signer_holds_role:  # type: ignore[attr-defined]  # the annotation above
+            if signature.signer_holds_role:  # type: ignore[attr-defined]  # set by hot_reads
                 signer_roles.setdefault(signature.signer_id, set()).add(signature.role)
     reports = model_version_reports(model_version) if policy.required_reports or approved else []
     evidence = None
@@ -361,23 +355,16 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
 
     if not user_can(actor, Action.GATE_EVALUATE):
         raise action_forbidden(user=actor, action="ask the gate")
-    reads_all = user_reads_all(actor)
-    if reads_all:
-        model_version, is_member = model_version_get(model_name=model_name, version=version), True
-    else:
-        # The version, its model and the actor's membership of the model's team in one query;
-        # model_version_get() only when it is missing, for its 404 (model or version).
-        member = Team.members.through.objects.filter(team_id=OuterRef("model__team_id"), user_id=actor.pk)
-        found = ModelVersion.objects.select_related("model").filter(
-            model__name=model_name, version=version).annotate(actor_is_member=Exists(member)).first()
-        if found is not None:
-            model_version, is_member = found, found.actor_is_member
-        else:
-            # Raises the 404 naming what is missing (the model or the version); finds it only
-            # when it was registered this instant.
-            model_version = model_version_get(model_name=model_name, version=version)
-            is_member = Team.members.through.objects.filter(
-                team_id=model_version.model.team_id, user_id=actor.pk).exists()
+    # The version, its model and the actor's membership of the model's team in one statement;
+    # model_version_get() only when it is missing, for its 404 naming the model or the version.
+    found = hot_reads.version_with_membership(model_name=model_name, version=version, user_id=actor.pk)
+    if found is None:
+        # Raises the 404 naming what is missing (the model or the version); finds it only when it
+        # was registered this instant.
+        missing = model_version_get(model_name=model_name, version=version)
+        found = missing, missing.model.team.members.filter(pk=actor.pk).exists()
+    model_version, is_member = found
+    is_member = is_member or user_reads_all(actor)
     if not is_member:
         # Another team's model reads as missing, as everywhere in the API.
         raise not_found(VERSION_NOT_FOUND.format(name=model_name, version=version), field="version")
@@ -389,7 +376,9 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
                             allowed=allowed, checks=checks, approval_request=approved,
                             evaluated_by=actor if getattr(actor, "is_authenticated", False) else None,
                             evaluated_at=now)
-    decision.save()
+    # One hand-written INSERT (with post_save, which the metrics count): the ORM's compiler cost
+    # more than the database on this hot path, as for the audit queue (docs/BENCHMARKS.md).
+    sql_rows.insert(decision)
     decision.audit_entry = audit_event_record(
         actor=actor, action=AuditAction.GATE_EVALUATED, target=decision,
         object_repr=f"{model_version} → {environment}: {'allowed' if allowed else 'denied'}",

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from governance import hot_reads
 from governance.errors import not_found
 from governance.models import Evaluation, Report, ReportChart
 from registry import selectors as registry_selectors
@@ -50,7 +51,7 @@ def model_version_reports_latest(model_version: ModelVersion) -> list[dict[str, 
     signed on the earlier one (the gate's `report_stale`).
     """
     latest: dict[str, Report] = {}
-    for report in Report.objects.filter(model_version_id=model_version.pk).order_by("-created_at", "-id"):
+    for report in hot_reads.reports_of_version(model_version.pk):
         latest.setdefault(report.kind, report)
     return [report_as_evidence(r) for r in sorted(latest.values(), key=lambda r: (r.created_at, r.pk), reverse=True)]
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from governance import hot_reads
 from governance.errors import not_found
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision
 from governance.permissions import Action, user_can, user_reads_all, user_roles
@@ -32,7 +33,7 @@ def user_printed_name(user: Any) -> str:
 
 def policy_current(*, risk_tier: str) -> ApprovalPolicy:
     """The tier's policy in force: its highest version."""
-    policy = ApprovalPolicy.objects.filter(risk_tier=risk_tier).order_by("-version").first()
+    policy = hot_reads.policy_in_force(risk_tier)
     if policy is None:
         raise not_found(POLICY_NOT_FOUND.format(tier=risk_tier), field="risk_tier")
     return policy
@@ -108,15 +109,9 @@ def model_version_reports(model_version: ModelVersion) -> list[dict[str, Any]]:
 
 
 def model_version_datasets(model_version: ModelVersion) -> list[dict[str, Any]]:
-    """The dataset versions a version was trained and evaluated on, with their sha256 (two queries)."""
-    rows = []
-    relations = (("training", ModelVersion.training_datasets), ("evaluation", ModelVersion.evaluation_datasets))
-    for use, relation in relations:
-        through = relation.through.objects.filter(modelversion_id=model_version.pk)
-        for pk, sha, version, name in through.values_list(
-            "datasetversion_id", "datasetversion__sha256", "datasetversion__version", "datasetversion__dataset__name"
-        ):
-            rows.append({"use": use, "id": pk, "dataset": name, "version": version, "sha256": sha})
+    """The dataset versions a version was trained and evaluated on, with their sha256 (one query)."""
+    rows = [{"use": use, "id": pk, "dataset": name, "version": version, "sha256": sha}
+            for use, pk, sha, version, name in hot_reads.datasets_of_version(model_version.pk)]
     return sorted(rows, key=lambda row: (row["use"], row["id"]))
 
 

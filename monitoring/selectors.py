@@ -4,6 +4,7 @@ An object the user may not see reads as missing (404)."""
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
 from governance.permissions import user_reads_all
@@ -71,9 +72,14 @@ def open_critical_alert_message(model_version: Any) -> str | None:
 
     An acknowledged alert still blocks: someone owns it, nobody has closed it. One indexed query.
     """
-    found = (ComplianceAlert.objects.filter(model_id=model_version.model_id, severity=Severity.CRITICAL,
-                                            status__in=ComplianceAlert.ACTIVE)
-             .order_by("first_seen_at", "id").values_list("pk", "status", "title").first())
+    # A literal statement, not a QuerySet: the gate asks this on every request, and the ORM's
+    # compiler cost several times the query (docs/BENCHMARKS.md, "Gate").
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, status, title FROM monitoring_compliancealert WHERE model_id = %s AND severity = %s "
+            "AND status IN (%s, %s) ORDER BY first_seen_at, id LIMIT 1",
+            [model_version.model_id, Severity.CRITICAL.value, *ComplianceAlert.ACTIVE])
+        found = cursor.fetchone()
     if found is None:
         return None
     pk, status, title = found

@@ -3,6 +3,7 @@ import hashlib
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from governance.hot_reads import token_with_roles
 from governance.models import ApiToken
 
 
@@ -13,7 +14,10 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
 
     def authenticate_credentials(self, key: str):
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        token = ApiToken.objects.select_related("user").filter(key_sha256=digest).first()
+        # The token, its user and the user's roles in one statement: the roles are what every
+        # permission check of the request asks (governance.permissions.user_roles' cache).
+        found = token_with_roles(digest)
+        token = found[0] if found is not None else None
         if token is None or not token.is_active():
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         if not token.user.is_active:
@@ -24,4 +28,5 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         # Every audit event this request records names the token, not only its user.
         token.user._attest_token_prefix = token.prefix  # type: ignore[attr-defined]  # read by actor_snapshot
+        token.user._attest_roles = found[1]  # type: ignore[attr-defined,index]  # read by user_roles
         return token.user, token

@@ -343,9 +343,8 @@ def test_the_gate_reads_little(django_assert_max_num_queries):
     approved(world)
     world.ci.groups.all()  # the CI user is loaded, as authentication leaves it
     # savepoint, roles, version+model+membership, policy, requests, signatures with their
-    # signers' roles, the reports (one query), two dataset lists, open critical alerts (monitoring's
-    # check), open MLflow alias alerts (governance.mlflow_import's check), decision, audit queue
-    # entry, release
-    with django_assert_max_num_queries(14):
+    # signers' roles, the reports, the dataset versions (one query for both uses), open critical
+    # alerts (monitoring's check, MLflow alias alerts included), decision, audit queue entry, release
+    with django_assert_max_num_queries(12):
         decision = ask(world)
     assert decision.allowed is True

@@ -129,12 +129,12 @@ def test_a_gate_request_costs_few_statements_and_reads_its_seq_from_the_sequence
     ci_token = token_for(world.ci)
     ci = client_for(ci_token)
     assert ci.post(GATE, gate_body(world), format="json").status_code == 200
-    # when: token, roles (once), BEGIN, version+membership, policy, requests, signatures with
-    # their signers' roles, the reports, two dataset lists, open critical alerts (monitoring's
-    # check), open MLflow alias alerts, decision, queue entry, COMMIT, then the sequencer
-    # (SQLite: BEGIN, head, dequeue, insert, head, COMMIT; PostgreSQL: BEGIN, lock, head+dequeue,
-    # insert+head, COMMIT); the seq is not read back
-    expected = 20 if connection.vendor == "postgresql" else 21
+    # when: the token with its user and roles (one statement), BEGIN, version+membership, policy,
+    # requests, signatures with their signers' roles, the reports, the dataset versions, open
+    # critical alerts (monitoring's check, MLflow alias alerts included), decision, queue entry,
+    # COMMIT, then the sequencer (SQLite: BEGIN, head, dequeue, insert, head, COMMIT; PostgreSQL:
+    # BEGIN, lock, head+dequeue, insert+head, COMMIT); the seq is not read back
+    expected = 17 if connection.vendor == "postgresql" else 18
     with django_assert_max_num_queries(expected):
         response = ci.post(GATE, gate_body(world), format="json")
     # then

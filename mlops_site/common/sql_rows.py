@@ -1,0 +1,91 @@
+"""Model instances from hand-written SQL, for the few hot paths where the ORM's compiler is the cost.
+
+The ORM compiles every QuerySet anew on every call: 0.2–0.4 ms of CPU per query here, several
+times what the database spends answering it (docs/BENCHMARKS.md, "Gate"). A hot path that asks
+the same few questions on every request writes them once as SQL text built at import from the
+models' own `_meta` (table and column names only; every value is a bound parameter), and turns
+each row back into a model instance the way the ORM would: the database backend's converters,
+then the field's (`from_db_value`), then `Model.from_db`. So a JSONField is decoded, a SQLite
+datetime parsed and made aware, and the instance is indistinguishable from a QuerySet's.
+
+Only `governance.gate_reads` and the other modules listed in tests/security/test_raw_sql.py
+build SQL text; this module gives them column lists and row hydration, and no SQL of its own
+beyond that.
+"""
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db import connection, models
+from django.db.models.signals import post_save
+
+M = TypeVar("M", bound=models.Model)
+
+Converter = Callable[[Any, Any, Any], Any]
+# (model, connection vendor) -> the converters of each concrete field, in field order.
+_converters: dict[tuple[type[models.Model], str], list[list[Converter]]] = {}
+
+
+def _fields(model: type[models.Model]) -> list[models.Field]:
+    return list(model._meta.concrete_fields)
+
+
+def select_list(model: type[models.Model], alias: str) -> str:
+    """`alias."col1", alias."col2", …`: every concrete column of `model`, in the order from_db expects."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in _fields(model))
+
+
+def column_count(model: type[models.Model]) -> int:
+    return len(_fields(model))
+
+
+def _field_converters(model: type[models.Model]) -> list[list[Converter]]:
+    key = (model, connection.vendor)
+    found = _converters.get(key)
+    if found is None:
+        found = []
+        for field in _fields(model):
+            col = field.get_col(model._meta.db_table)
+            # The compiler's order: the backend's converters, then the expression's (the field's).
+            found.append([*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
+        _converters[key] = found
+    return found
+
+
+def instance_from_row(model: type[M], row: Sequence[Any], start: int = 0) -> M:
+    """The `model` instance whose columns (select_list order) begin at row[start]."""
+    fields = _fields(model)
+    values = []
+    for field, converters, value in zip(fields, _field_converters(model), row[start:start + len(fields)],
+                                        strict=False):
+        for convert in converters:
+            value = convert(value, field, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def insert(instance: models.Model) -> None:
+    """INSERT a new instance in one hand-written statement, set its primary key, and send post_save.
+
+    For append-only evidence written on a hot path (the gate's decision): the values pass through
+    each field's pre_save and get_db_prep_save as Model.save() would pass them.
+    """
+    model = type(instance)
+    fields = [field for field in _fields(model) if not field.primary_key]
+    quote = connection.ops.quote_name
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    statement = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+                 f"VALUES ({', '.join(['%s'] * len(fields))})")
+    with connection.cursor() as cursor:
+        if connection.features.can_return_columns_from_insert:
+            cursor.execute(statement + f" RETURNING {quote(model._meta.pk.column)}", values)
+            pk = cursor.fetchone()[0]
+        else:
+            cursor.execute(statement, values)
+            pk = cursor.lastrowid
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    post_save.send(sender=model, instance=instance, created=True, update_fields=None, raw=False,
+                   using=connection.alias)
