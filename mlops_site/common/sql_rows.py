@@ -22,8 +22,9 @@ from django.db.models.signals import post_save
 M = TypeVar("M", bound=models.Model)
 
 Converter = Callable[[Any, Any, Any], Any]
-# (model, connection vendor) -> the converters of each concrete field, in field order.
-_converters: dict[tuple[type[models.Model], str], list[list[Converter]]] = {}
+# (model, connection vendor) -> the attnames of its concrete fields, and (position, field,
+# converters) of those that have converters: the rest pass through as the driver returned them.
+_readers: dict[tuple[type[models.Model], str], tuple[list[str], list[tuple[int, Any, list[Converter]]]]] = {}
 
 
 def _fields(model: type[models.Model]) -> list[models.Field]:
@@ -40,29 +41,31 @@ def column_count(model: type[models.Model]) -> int:
     return len(_fields(model))
 
 
-def _field_converters(model: type[models.Model]) -> list[list[Converter]]:
+def _reader(model: type[models.Model]) -> tuple[list[str], list[tuple[int, Any, list[Converter]]]]:
     key = (model, connection.vendor)
-    found = _converters.get(key)
+    found = _readers.get(key)
     if found is None:
-        found = []
-        for field in _fields(model):
+        converting = []
+        for position, field in enumerate(_fields(model)):
             col = field.get_col(model._meta.db_table)
             # The compiler's order: the backend's converters, then the expression's (the field's).
-            found.append([*connection.ops.get_db_converters(col), *col.get_db_converters(connection)])
-        _converters[key] = found
+            converters = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+            if converters:
+                converting.append((position, field, converters))
+        found = _readers[key] = ([field.attname for field in _fields(model)], converting)
     return found
 
 
 def instance_from_row(model: type[M], row: Sequence[Any], start: int = 0) -> M:
     """The `model` instance whose columns (select_list order) begin at row[start]."""
-    fields = _fields(model)
-    values = []
-    for field, converters, value in zip(fields, _field_converters(model), row[start:start + len(fields)],
-                                        strict=False):
+    attnames, converting = _reader(model)
+    values = list(row[start:start + len(attnames)])
+    for position, field, converters in converting:
+        value = values[position]
         for convert in converters:
             value = convert(value, field, connection)
-        values.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
+        values[position] = value
+    return model.from_db(connection.alias, attnames, values)
 
 
 def insert(instance: models.Model) -> None:
