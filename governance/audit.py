@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from governance.canonical import canonical_json, event_hash, jsonable, timestamp_canonical
 from governance.models.audit import AuditChainHead, AuditEvent, AuditQueueEntry
+from mlops_site.common import sql_rows
 from mlops_site.common.context import correlation_id_get
 
 # An arbitrary constant shared by every process: the PostgreSQL advisory lock of the sequencer.
@@ -190,7 +191,7 @@ def audit_event_record(
     ]
     # One hand-written INSERT instead of Model.objects.create(): the ORM's query compiler cost
     # more CPU per event than the database did (docs/BENCHMARKS.md).
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         stored = [connection.ops.adapt_datetimefield_value(timestamp), *values[1:]]
         if connection.vendor == "postgresql":
             cursor.execute(_QUEUE_INSERT + " RETURNING id", stored)
@@ -297,7 +298,7 @@ def _sequence_batch(batch_size: int, *, wait: bool) -> int | None:
     Hand-written SQL, a fixed number of statements per batch whatever its size: lock, head and
     dequeue, insert the events, move the head (PostgreSQL folds the last two into one).
     """
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), sql_rows.cursor() as cursor:
         if not _lock_sequencer(cursor, wait=wait):
             return None
         seq, prev, rows = _dequeue(cursor, batch_size)

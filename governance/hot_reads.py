@@ -19,6 +19,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from governance.models import ApiToken, ApprovalPolicy, ApprovalRequest, Report, Signature
+from mlops_site.common import sql_rows
 from mlops_site.common.sql_rows import column_count, instance_from_row, select_list
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Team
 
@@ -106,7 +107,7 @@ _DATASETS_SQL = (f"{_datasets_part('training', ModelVersion.training_datasets)} 
 
 def token_with_roles(key_sha256: str) -> tuple[ApiToken, set[str]] | None:
     """The token with this key hash, its user loaded (token.user), and the user's role names."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_TOKEN_SQL, [key_sha256])
         rows = cursor.fetchall()
     if not rows:
@@ -118,7 +119,7 @@ def token_with_roles(key_sha256: str) -> tuple[ApiToken, set[str]] | None:
 
 def version_with_membership(*, model_name: str, version: int, user_id: Any) -> tuple[ModelVersion, bool] | None:
     """The version (with .model loaded) and whether user_id is a member of its model's team."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_VERSION_SQL, [user_id, model_name, version])
         row = cursor.fetchone()
     if row is None:
@@ -130,7 +131,7 @@ def version_with_membership(*, model_name: str, version: int, user_id: Any) -> t
 
 def policy_in_force(risk_tier: str) -> ApprovalPolicy | None:
     """The tier's highest policy version."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_POLICY_SQL, [risk_tier])
         row = cursor.fetchone()
     return instance_from_row(ApprovalPolicy, row) if row is not None else None
@@ -138,7 +139,7 @@ def policy_in_force(risk_tier: str) -> ApprovalPolicy | None:
 
 def deployment_requests(*, model_version_id: int, environment: str, statuses: tuple[str, str]) -> list[ApprovalRequest]:
     """The newest 20 deployment requests of the version to the environment in either status (.policy loaded)."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_REQUESTS_SQL, [ApprovalRequest.Kind.DEPLOYMENT.value, model_version_id, environment,
                                        *statuses])
         rows = cursor.fetchall()
@@ -152,7 +153,7 @@ def deployment_requests(*, model_version_id: int, environment: str, statuses: tu
 
 def signatures_with_roles(request_id: int) -> list[Signature]:
     """The request's signatures, each with `signer_holds_role`: whether the signer still holds that role."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_SIGNATURES_SQL, [request_id])
         rows = cursor.fetchall()
     signatures = []
@@ -165,13 +166,13 @@ def signatures_with_roles(request_id: int) -> list[Signature]:
 
 def reports_of_version(model_version_id: int) -> list[Report]:
     """Every report of the version, newest first."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_REPORTS_SQL, [model_version_id])
         return [instance_from_row(Report, row) for row in cursor.fetchall()]
 
 
 def datasets_of_version(model_version_id: int) -> list[tuple[str, int, str, int, str]]:
     """(use, dataset version id, sha256, version number, dataset name) of each dataset version used."""
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(_DATASETS_SQL, [model_version_id, model_version_id])
         return [tuple(row) for row in cursor.fetchall()]

@@ -4,10 +4,10 @@ An object the user may not see reads as missing (404)."""
 
 from typing import Any
 
-from django.db import connection
 from django.db.models import Q, QuerySet
 
 from governance.permissions import user_reads_all
+from mlops_site.common import sql_rows
 from monitoring import errors
 from monitoring.models import ComplianceAlert, DriftMonitor, DriftResult, MonitoringBatch, Severity
 
@@ -74,7 +74,7 @@ def open_critical_alert_message(model_version: Any) -> str | None:
     """
     # A literal statement, not a QuerySet: the gate asks this on every request, and the ORM's
     # compiler cost several times the query (docs/BENCHMARKS.md, "Gate").
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute(
             "SELECT id, status, title FROM monitoring_compliancealert WHERE model_id = %s AND severity = %s "
             "AND status IN (%s, %s) ORDER BY first_seen_at, id LIMIT 1",

@@ -27,6 +27,24 @@ Converter = Callable[[Any, Any, Any], Any]
 _readers: dict[tuple[type[models.Model], str], tuple[list[str], list[tuple[int, Any, list[Converter]]]]] = {}
 
 
+def cursor() -> Any:
+    """A cursor for the hand-written statements: on PostgreSQL one that binds on the server.
+
+    psycopg prepares a server-binding cursor's statements once they repeat (the connection's
+    prepare_threshold, set in settings), so each hot statement is planned once per connection.
+    The ORM keeps its client-binding cursors, which psycopg never prepares. Wrapped as Django
+    wraps its own cursors: errors translated, queries logged and counted when they are.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = ServerBindingCursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+
+
 def _fields(model: type[models.Model]) -> list[models.Field]:
     return list(model._meta.concrete_fields)
 
@@ -80,13 +98,13 @@ def insert(instance: models.Model) -> None:
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     statement = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
                  f"VALUES ({', '.join(['%s'] * len(fields))})")
-    with connection.cursor() as cursor:
+    with cursor() as cursor_:
         if connection.features.can_return_columns_from_insert:
-            cursor.execute(statement + f" RETURNING {quote(model._meta.pk.column)}", values)
-            pk = cursor.fetchone()[0]
+            cursor_.execute(statement + f" RETURNING {quote(model._meta.pk.column)}", values)
+            pk = cursor_.fetchone()[0]
         else:
-            cursor.execute(statement, values)
-            pk = cursor.lastrowid
+            cursor_.execute(statement, values)
+            pk = cursor_.lastrowid
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
