@@ -193,3 +193,35 @@ def test_deployments_bad_at_is_400():
     response = client_for(token_for(world.ci)).get(DEPLOYMENTS, {"at": "yesterday"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_the_directly_built_answer_is_byte_for_byte_what_its_serializer_renders():
+    # given: an approved version, asked once with its artifact and once with another
+    from rest_framework.renderers import JSONRenderer
+
+    from governance.api.approval_serializers import GateDecisionOutputSerializer
+
+    world = World("limited")
+    approved(world)
+    ci = client_for(token_for(world.ci))
+    for overrides, allowed, failing in (({}, True, []), ({"artifact_sha256": "a" * 64}, False,
+                                                         ["artifact_hash_mismatch"])):
+        # when
+        response = ci.post(GATE, gate_body(world, **overrides), format="json")
+        # then: the body GateApi builds by hand is the one GateDecisionOutputSerializer describes,
+        # fed from the stored decision and its audit event
+        assert response.status_code == 200
+        body = response.json()
+        decision = GateDecision.objects.get(decision_id=body["decision_id"])
+        event = AuditEvent.objects.get(action=AuditAction.GATE_EVALUATED, object_id=str(decision.pk))
+        expected = GateDecisionOutputSerializer({
+            "allowed": decision.allowed, "decision_id": decision.decision_id, "model": world.model.name,
+            "version": world.v1.version, "environment": "production", "evaluated_at": decision.evaluated_at,
+            "audit_seq": event.seq, "checks": decision.checks}).data
+        rendered = JSONRenderer().render(expected)
+        assert body == json.loads(rendered)
+        assert response.content == rendered
+        assert (body["allowed"], [c["code"] for c in body["checks"] if not c["passed"]]) == (allowed, failing)
+        assert body["decision_id"] == str(decision.decision_id)
+        assert isinstance(body["evaluated_at"], str) and isinstance(body["audit_seq"], int)
+        assert all(list(c) == ["code", "passed", "message"] for c in body["checks"])
