@@ -8,7 +8,7 @@ each row back into a model instance the way the ORM would: the database backend'
 then the field's (`from_db_value`), then `Model.from_db`. So a JSONField is decoded, a SQLite
 datetime parsed and made aware, and the instance is indistinguishable from a QuerySet's.
 
-Only `governance.gate_reads` and the other modules listed in tests/security/test_raw_sql.py
+Only `governance.hot_reads` and the other modules listed in tests/security/test_raw_sql.py
 build SQL text; this module gives them column lists and row hydration, and no SQL of its own
 beyond that.
 """
