@@ -37,12 +37,14 @@ def cursor() -> Any:
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
 
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = ServerBindingCursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    raw = psycopg.Cursor(connection.connection)  # binds on the server (Django's own cursors bind on the client)
+    # django-stubs type these as taking a CursorWrapper; Django passes them the driver's cursor.
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    return wrap(raw)  # type: ignore[arg-type]
 
 
 def _fields(model: type[models.Model]) -> list[models.Field]:
