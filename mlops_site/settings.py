@@ -91,8 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_PREPARED_STATEMENTS", True):
     # The ORM binds on the client and never prepares; the gate's hot reads (governance.hot_reads)
     # run through a server-binding cursor that psycopg prepares from its second execution on, so
-    # PostgreSQL plans each of them once per connection, not once per request (planning was about
-    # a third of the database's CPU per gate request: docs/BENCHMARKS.md). Set
+    # PostgreSQL plans each of them once per connection, not once per request (this took more
+    # than half of the database's CPU per gate request off: docs/BENCHMARKS.md, "Gate"). Set
     # DB_PREPARED_STATEMENTS=0 behind a pooler that cannot keep prepared statements
     # (PgBouncer in transaction mode before 1.21; docs/deploy.md).
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 2

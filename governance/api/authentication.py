@@ -17,9 +17,9 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
         # The token, its user and the user's roles in one statement: the roles are what every
         # permission check of the request asks (governance.permissions.user_roles' cache).
         found = token_with_roles(digest)
-        token = found[0] if found is not None else None
-        if token is None or not token.is_active():
+        if found is None or not found[0].is_active():
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        token, roles = found
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's user is inactive.")
         now = timezone.now()
@@ -28,5 +28,5 @@ class ApiTokenAuthentication(authentication.TokenAuthentication):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         # Every audit event this request records names the token, not only its user.
         token.user._attest_token_prefix = token.prefix  # type: ignore[attr-defined]  # read by actor_snapshot
-        token.user._attest_roles = found[1]  # type: ignore[attr-defined,index]  # read by user_roles
+        token.user._attest_roles = roles  # type: ignore[attr-defined]  # read by governance.permissions.user_roles
         return token.user, token
