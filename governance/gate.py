@@ -6,7 +6,9 @@ denial is an answer, not an error. The checks recompute the evidence as it stand
 hash, dataset versions, reports, the tier's current policy version) and compare it with what
 was signed, so approvals follow the evidence: any change voids them.
 
-It reads little (about ten queries, asserted in tests) and writes two rows.
+It reads little (eight statements, asserted in tests), each written once as SQL in
+governance.hot_reads and shared with the selectors that record an approval's evidence, and it
+writes two rows (docs/BENCHMARKS.md, "Gate").
 
 Checks that need other apps stay pluggable so that governance imports nothing above it:
 `gate_alert_check_register` takes a function (model version -> message or None) that
