@@ -6,7 +6,7 @@ denial is an answer, not an error. The checks recompute the evidence as it stand
 hash, dataset versions, reports, the tier's current policy version) and compare it with what
 was signed, so approvals follow the evidence: any change voids them.
 
-It reads little (eight statements, asserted in tests), each written once as SQL in
+It reads little (seven statements, asserted in tests), each written once as SQL in
 governance.hot_reads and shared with the selectors that record an approval's evidence, and it
 writes two rows (docs/BENCHMARKS.md, "Gate").
 
