@@ -237,6 +237,18 @@ def _assert_one_set_of_reports(evaluation: Evaluation) -> None:
     assert _events(AuditAction.EVALUATION_FAILED, [evaluation.pk]) == 0
 
 
+def _kill_then_see_the_redelivered_task_return(worker: Worker, locker: psycopg.Connection,
+                                                evaluation: Evaluation) -> Evaluation:
+    """Kill the pool process where it waits, see the message redelivered and the task return; the evaluation then."""
+    _kill_the_pool_process_while_it_waits(worker, locker)
+    evaluation = _wait_finished(worker, evaluation)
+    worker.wait_for(lambda: "succeeded in" in worker.text(), 60, "the redelivered task to return")
+    time.sleep(SETTLE_S)
+    log = worker.text()
+    assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
+    return evaluation
+
+
 def _hold_while_running(worker: Worker, locker: psycopg.Connection, evaluation: Evaluation) -> None:
     """Once the task has committed `running`, lock the evaluation's row: its next write (a progress
     update, or the reports' transaction) waits for the test."""
@@ -280,13 +292,8 @@ def test_a_report_whose_worker_dies_in_its_commit_is_kept_once(broker, locker, t
         worker.wait_for(lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running").exists(), 120,
                         "the evaluation to be running (its start does not lock the model version)")
         # when: the pool process dies there; PostgreSQL had the COMMIT, so it completes once the lock goes
-        _kill_the_pool_process_while_it_waits(worker, locker)
-        evaluation = _wait_finished(worker, evaluation)
-        worker.wait_for(lambda: "succeeded in" in worker.text(), 60, "the redelivered task to return")
-        time.sleep(SETTLE_S)
-        log = worker.text()
+        evaluation = _kill_then_see_the_redelivered_task_return(worker, locker, evaluation)
     # then: the redelivered task found the reports committed and made no second set
-    assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
     _assert_one_set_of_reports(evaluation)
     _assert_the_log_verifies()
 
@@ -337,13 +344,8 @@ def test_a_report_whose_worker_dies_after_its_commit_is_not_made_twice(broker, l
     with worker_process(tmp_path) as worker:
         _publish(evaluation)
         # when: the pool process dies there; the master requeues the message and a fresh one runs it
-        _kill_the_pool_process_while_it_waits(worker, locker)
-        evaluation = _wait_finished(worker, evaluation)
-        worker.wait_for(lambda: "succeeded in" in worker.text(), 60, "the redelivered task to return")
-        time.sleep(SETTLE_S)
-        log = worker.text()
+        evaluation = _kill_then_see_the_redelivered_task_return(worker, locker, evaluation)
     # then: the redelivered task found the reports committed and returned without a second set
-    assert "WorkerLostError" in log or "SIGKILL" in log, log[-4000:]
     _assert_one_set_of_reports(evaluation)
     _assert_the_log_verifies()
 
