@@ -16,6 +16,7 @@ beyond that.
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from django.db import connection, models
 from django.db.models.signals import post_save
 
@@ -37,8 +38,6 @@ def cursor() -> Any:
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    import psycopg
-
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = psycopg.Cursor(connection.connection)  # binds on the server (Django's own cursors bind on the client)
