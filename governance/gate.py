@@ -8,11 +8,14 @@ was signed, so approvals follow the evidence: any change voids them.
 
 It reads little (seven statements, asserted in tests), each written once as SQL in
 governance.hot_reads and shared with the selectors that record an approval's evidence, and it
-writes two rows (docs/BENCHMARKS.md, "Gate").
+writes two rows (docs/BENCHMARKS.md, "Gate"). On PostgreSQL the checks' six reads (policy,
+requests, signatures, reports, datasets, alerts) go to the database in one round trip
+(`sql_rows.read_ahead`); the checks then ask for them one by one, as everywhere else.
 
 Checks that need other apps stay pluggable so that governance imports nothing above it:
 `gate_alert_check_register` takes a function (model version -> message or None) that
-reports an open critical alert; monitoring's compliance alerts install theirs.
+reports an open critical alert, and optionally the statement it runs, to be read ahead;
+monitoring's compliance alerts install theirs.
 """
 
 import dataclasses
@@ -33,6 +36,8 @@ from mlops_site.common import sql_rows
 from registry.models import ModelVersion
 
 Status = ApprovalRequest.Status
+# The deployment requests the gate weighs: the approval, else the request still waiting.
+_STANDING = (Status.APPROVED.value, Status.PENDING.value)
 
 CHECK_CODES = (
     "approval_missing",
@@ -58,17 +63,26 @@ METRIC_MIN = "metric_min"
 FAIRNESS_SMALL_GROUPS = "fairness_small_groups"
 
 _alert_checks: list[Callable[[ModelVersion], str | None]] = []
+_alert_statements: dict[Callable[[ModelVersion], str | None], Callable[[ModelVersion], sql_rows.Statement]] = {}
 
 
-def gate_alert_check_register(check: Callable[[ModelVersion], str | None]) -> None:
-    """Add a check that returns a message when the version's model has an open critical alert."""
+def gate_alert_check_register(check: Callable[[ModelVersion], str | None], *,
+                              statement: Callable[[ModelVersion], sql_rows.Statement] | None = None) -> None:
+    """Add a check that returns a message when the version's model has an open critical alert.
+
+    `statement` (model version -> the SQL and parameters the check reads through
+    `sql_rows.fetch_rows`) lets the gate send that read with its own in one round trip.
+    """
     if check not in _alert_checks:
         _alert_checks.append(check)
+    if statement is not None:
+        _alert_statements[check] = statement
 
 
 def gate_alert_check_unregister(check: Callable[[ModelVersion], str | None]) -> None:
     if check in _alert_checks:
         _alert_checks.remove(check)
+    _alert_statements.pop(check, None)
 
 
 @dataclasses.dataclass
@@ -102,7 +116,7 @@ class GateContext:
 def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: str, now: dt.datetime) -> GateContext:
     policy = policy_current(risk_tier=model_version.model.risk_tier)
     requests = hot_reads.deployment_requests(model_version_id=model_version.pk, environment=environment,
-                                             statuses=(Status.APPROVED, Status.PENDING))
+                                             statuses=_STANDING)
     approved = max((r for r in requests if r.status == Status.APPROVED), key=lambda r: (r.decided_at, r.pk),
                    default=None)
     pending = next((r for r in requests if r.status == Status.PENDING), None)
@@ -111,8 +125,11 @@ def _context(*, model_version: ModelVersion, environment: str, artifact_sha256: 
     signer_roles: dict[int, set[str]] = {}
     if focus is not None:
         # Whether each signer still holds the role they signed as comes with the signatures (the
-        # only role of a signer the checks ask about).
-        signatures = hot_reads.signatures_with_roles(focus.pk)
+        # only role of a signer the checks ask about). Read for every standing request, so that
+        # the read needs no earlier answer; the focus's are kept.
+        signatures = [s for s in hot_reads.signatures_with_roles(model_version_id=model_version.pk,
+                                                                 environment=environment, statuses=_STANDING)
+                      if s.request_id == focus.pk]
         for signature in signatures:
             if signature.signer_holds_role:  # type: ignore[attr-defined]  # set by hot_reads
                 signer_roles.setdefault(signature.signer_id, set()).add(signature.role)
@@ -332,12 +349,15 @@ if tuple(CHECKS) != CHECK_CODES:
 def gate_checks_compute(*, model_version: ModelVersion, environment: str, artifact_sha256: str,
                         now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], ApprovalRequest | None]:
     """Every check, in CHECK_CODES order, as [{"code", "passed", "message"}], and the approval used. Reads only."""
-    ctx = _context(model_version=model_version, environment=environment, artifact_sha256=artifact_sha256,
-                   now=now or timezone.now())
-    checks = []
-    for code, check in CHECKS.items():
-        passed, message = check(ctx)
-        checks.append({"code": code, "passed": passed, "message": message})
+    ahead = hot_reads.gate_statements(model_version=model_version, environment=environment, statuses=_STANDING)
+    ahead += [_alert_statements[check](model_version) for check in _alert_checks if check in _alert_statements]
+    with sql_rows.read_ahead(ahead):
+        ctx = _context(model_version=model_version, environment=environment, artifact_sha256=artifact_sha256,
+                       now=now or timezone.now())
+        checks = []
+        for code, check in CHECKS.items():
+            passed, message = check(ctx)
+            checks.append({"code": code, "passed": passed, "message": message})
     return checks, ctx.approved
 
 

@@ -8,10 +8,11 @@ class MonitoringConfig(AppConfig):
 
     def ready(self) -> None:
         from governance.gate import gate_alert_check_register
-        from monitoring.selectors import open_critical_alert_message
+        from monitoring.selectors import open_critical_alert_message, open_critical_alert_statement
 
-        # The gate learns of open critical alerts through the hook governance offers.
-        gate_alert_check_register(open_critical_alert_message)
+        # The gate learns of open critical alerts through the hook governance offers (and reads
+        # the alert with its other reads, in one round trip).
+        gate_alert_check_register(open_critical_alert_message, statement=open_critical_alert_statement)
 
         from governance.mlflow_import import mlflow_alias_alert_handler_set
         from monitoring.services.alerts import compliance_alert_raise_alias_moved

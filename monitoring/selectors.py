@@ -67,20 +67,22 @@ def compliance_alert_get_for_user(*, user: Any, pk: Any) -> ComplianceAlert:
     return alert
 
 
+def open_critical_alert_statement(model_version: Any) -> sql_rows.Statement:
+    """The read of `open_critical_alert_message`, which the gate sends with its own (one round trip)."""
+    # A literal statement, not a QuerySet: the gate asks this on every request, and the ORM's
+    # compiler cost several times the query (docs/BENCHMARKS.md, "Gate").
+    return ("SELECT id, status, title FROM monitoring_compliancealert WHERE model_id = %s AND severity = %s "
+            "AND status IN (%s, %s) ORDER BY first_seen_at, id LIMIT 1",
+            [model_version.model_id, Severity.CRITICAL.value, *ComplianceAlert.ACTIVE])
+
+
 def open_critical_alert_message(model_version: Any) -> str | None:
     """The gate's `open_critical_alert` check (registered at ready()): a message while one is active.
 
     An acknowledged alert still blocks: someone owns it, nobody has closed it. One indexed query.
     """
-    # A literal statement, not a QuerySet: the gate asks this on every request, and the ORM's
-    # compiler cost several times the query (docs/BENCHMARKS.md, "Gate").
-    with sql_rows.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, status, title FROM monitoring_compliancealert WHERE model_id = %s AND severity = %s "
-            "AND status IN (%s, %s) ORDER BY first_seen_at, id LIMIT 1",
-            [model_version.model_id, Severity.CRITICAL.value, *ComplianceAlert.ACTIVE])
-        found = cursor.fetchone()
-    if found is None:
+    rows = sql_rows.fetch_rows(*open_critical_alert_statement(model_version))
+    if not rows:
         return None
-    pk, status, title = found
+    pk, status, title = rows[0]
     return f"Critical compliance alert #{pk} is {status} for {model_version.model.name}: {title}"

@@ -10,19 +10,31 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, models
+from django.db import DataError, connection, models, transaction
 from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from governance import hot_reads
 from governance.gate import gate_evaluate
 from governance.models import ApiToken, ApprovalPolicy, ApprovalRequest, GateDecision, Signature
 from governance.services.approvals import approval_request_open, approval_request_sign
 from governance.services.policies import policy_update
 from mlops_site.common import metrics
-from mlops_site.common.sql_rows import column_count, insert, instance_from_row, select_list
+from mlops_site.common.sql_rows import (
+    Statement,
+    column_count,
+    fetch_rows,
+    insert,
+    instance_from_row,
+    read_ahead,
+    select_list,
+)
+from monitoring.selectors import open_critical_alert_statement
 from registry.models import ModelVersion
 from tests.governance.workflow_factories import PASSWORD, World, token_for
 
@@ -211,3 +223,70 @@ def test_inserted_evidence_refuses_a_later_save_like_any_stored_row():
         decision.save()
     assert GateDecision.objects.get(pk=decision.pk).environment == "staging"
 
+
+
+# --- read_ahead / fetch_rows ------------------------------------------------------------------------
+
+def _policy_statement() -> Statement:
+    return hot_reads.policy_in_force_statement("limited")
+
+
+def test_read_ahead_answers_each_read_once_and_nothing_outlives_the_block(django_assert_num_queries):
+    # given: the answer of a direct read
+    statement = _policy_statement()
+    direct = fetch_rows(*statement)
+    assert direct
+    # when: the same read inside a read-ahead block, twice
+    with read_ahead([statement]):
+        with CaptureQueriesContext(connection) as at_first:
+            first = fetch_rows(*statement)
+        with CaptureQueriesContext(connection) as at_second:
+            second = fetch_rows(*statement)
+    # then: on PostgreSQL the first is answered from what was read ahead (SQLite reads nothing
+    # ahead), and each answer serves one read, so the second runs; the same rows either way
+    assert len(at_first) == (0 if connection.vendor == "postgresql" else 1)
+    assert len(at_second) == 1
+    assert first == second == direct
+    # and after the block the read runs again
+    with django_assert_num_queries(1):
+        assert fetch_rows(*statement) == direct
+
+
+def test_a_read_not_read_ahead_runs_on_its_own_inside_the_block(django_assert_num_queries):
+    statement = _policy_statement()
+    other = (statement[0], ["minimal"])
+    with read_ahead([statement]), django_assert_num_queries(1):
+        assert fetch_rows(*other)[0][1] == "minimal"
+
+
+def test_a_failing_read_ahead_raises_djangos_error_and_reads_nothing():
+    if connection.vendor != "postgresql":
+        pytest.skip("read-ahead is PostgreSQL's pipeline mode (.ci/run's second pass)")
+    with pytest.raises(DataError), transaction.atomic(), read_ahead([("SELECT 1 / %s", [0])]):
+        pytest.fail("the block must not run")  # pragma: no cover
+    assert getattr(connection, "_attest_read_ahead", None) is None
+
+
+def test_the_gates_checks_send_their_reads_in_one_round_trip(gate_world):
+    if connection.vendor != "postgresql":
+        pytest.skip("read-ahead is PostgreSQL's pipeline mode (.ci/run's second pass)")
+    # given: an approved version (every check reads its evidence)
+    world, _, _ = gate_world
+    sent: list[tuple[str, bool]] = []
+
+    def record(execute, sql, params, many, context):
+        sent.append((sql, connection.connection.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF))
+        return execute(sql, params, many, context)
+
+    # when
+    with connection.execute_wrapper(record):
+        decision = gate_evaluate(actor=world.ci, model_name=world.model.name, version=world.v1.version,
+                                 environment="production", artifact_sha256=world.v1.artifact_sha256)
+    # then: policy, requests, signatures, reports, datasets and alerts went in one pipeline, and
+    # nothing else did (the version's look-up and the two inserts each go on their own)
+    assert decision.allowed
+    expected = [*hot_reads.gate_statements(model_version=world.v1, environment="production",
+                                           statuses=("approved", "pending")),
+                open_critical_alert_statement(world.v1)]
+    assert [sql for sql, in_pipeline in sent if in_pipeline] == [sql for sql, _ in expected]
+    assert len(sent) > len(expected)

@@ -204,20 +204,48 @@ def test_requests_of_a_version_without_any_are_empty_and_a_single_one_is_found()
 
 # --- signatures_with_roles --------------------------------------------------------------------------
 
+STANDING = (Status.APPROVED.value, Status.PENDING.value)
+
+
+def _signatures(mv: ModelVersion, environment: str = "production") -> list[Signature]:
+    return hot_reads.signatures_with_roles(model_version_id=mv.pk, environment=environment, statuses=STANDING)
+
+
 def test_signatures_in_order_and_whether_each_signer_still_holds_the_role():
     # given: both signers signed, then the compliance officer lost the role
     world = World("limited")
     request = approved(world)
     world.compliance.groups.remove(Group.objects.get(name="compliance_officer"))
     # when
-    found = hot_reads.signatures_with_roles(request.pk)
+    found = _signatures(world.v1)
     # then
     expected = list(Signature.objects.filter(request=request))  # the model's order: signed_at, id
     assert_same_rows(found, expected)
     assert {s.signer_id: s.signer_holds_role for s in found} == {world.validator.pk: True,
                                                                  world.compliance.pk: False}
     assert [s.role for s in found] == ["model_validator", "compliance_officer"]
-    assert hot_reads.signatures_with_roles(request.pk + 1000) == []
+    assert _signatures(world.v1, "staging") == []
+
+
+def test_signatures_of_every_standing_request_of_the_version_and_environment_and_no_other():
+    # given: for v1 to production an approved request, a withdrawn one and a pending one, each
+    # signed; and an approved request for v1 to staging
+    world = World("limited")
+    first = approved(world)
+    withdrawn = approval_request_open(actor=world.engineer, kind="deployment", model_version=world.v1,
+                                      environment="production")
+    approval_request_sign(actor=world.validator, request=withdrawn, password=PASSWORD, meaning="reviewed")
+    approval_request_withdraw(actor=world.engineer, request=withdrawn, reason="superseded")
+    pending = approval_request_open(actor=world.engineer, kind="deployment", model_version=world.v1,
+                                    environment="production")
+    approval_request_sign(actor=world.validator, request=pending, password=PASSWORD, meaning="approve")
+    approved(world, environment="staging")
+    # when
+    found = _signatures(world.v1)
+    # then: the standing requests' signatures, by request, each request's as signed (the ORM's order)
+    expected = list(Signature.objects.filter(request__in=[first, pending]).order_by("request_id", "signed_at", "id"))
+    assert_same_rows(found, expected)
+    assert {s.request_id for s in found} == {first.pk, pending.pk}
 
 
 # --- reports_of_version -----------------------------------------------------------------------------
