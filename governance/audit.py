@@ -42,10 +42,12 @@ _RECORD_SQL = ", ".join(_RECORD_COLUMNS)
 _QUEUE_FIELDS = ("id", *_RECORD_COLUMNS)
 _EVENT_COLUMNS = (*_RECORD_COLUMNS, "seq", "entry_id", "prev_hash", "hash")
 _QUEUE_INSERT = f"INSERT INTO {_QUEUE} ({_RECORD_SQL}) VALUES ({', '.join(['%s'] * len(_RECORD_COLUMNS))})"
-# Entry id -> seq for the entries this process chained in its last committed batch: the other
-# on-commit hooks of a transaction that recorded many events find theirs here without asking
-# the database, and audit_seq_for_entry() answers from it (the gate's answer carries its
-# event's seq). Replaced whole, never changed in place; audit_event_record() empties it.
+# Entry id -> seq for the entries this process chained in its last committed batch, or, when a
+# writer waited for another sequencer instead, for that writer's own entries it then found
+# chained: the other on-commit hooks of a transaction that recorded many events find theirs
+# here without asking the database, and audit_seq_for_entry() answers from it (the gate's
+# answer carries its event's seq). Replaced whole, never changed in place; audit_event_record()
+# empties it.
 _recently_chained: dict[int, int] = {}
 
 
@@ -231,23 +233,20 @@ def _sequencer_wait() -> None:
     the lock is released when it returns (one round trip, and nothing can leak it).
     """
     if connection.in_atomic_block:
-        with transaction.atomic(), connection.cursor() as cursor:
+        with transaction.atomic(), sql_rows.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_SEQUENCER_LOCK_KEY])
         return
-    with connection.cursor() as cursor:
+    with sql_rows.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_SEQUENCER_LOCK_KEY])
 
 
-def _queued(entry_ids: list[int]) -> bool:
-    if _recently_chained.keys() >= set(entry_ids):
-        return False
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_QUEUE} WHERE id = ANY(%s))", [list(entry_ids)])
-        else:
-            marks = ",".join(["%s"] * len(entry_ids))
-            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {_QUEUE} WHERE id IN ({marks}))", list(entry_ids))
-        return bool(cursor.fetchone()[0])
+def _seqs_of(entry_ids: list[int]) -> dict[int, int]:
+    """Entry id -> seq of those of `entry_ids` already chained (by any sequencer: dequeue and
+    append are one transaction, so an entry is either queued or here). One indexed read."""
+    if not entry_ids:
+        return {}
+    marks = ",".join(["%s"] * len(entry_ids))
+    return dict(sql_rows.fetch_rows(f"SELECT entry_id, seq FROM {_EVENT} WHERE entry_id IN ({marks})", entry_ids))
 
 
 def _dequeue(cursor, batch_size: int) -> tuple[int, str, list[tuple]]:
@@ -363,6 +362,7 @@ def audit_log_sequence(*, entry_ids: list[int] | None = None, batch_size: int = 
     one chains them; after _BLOCK_AFTER_S it waits for the lock itself, as every other
     caller (no entry_ids, or inside an enclosing transaction) always does.
     """
+    global _recently_chained
     if entry_ids is not None and _recently_chained.keys() >= set(entry_ids):
         return 0  # this process chained them in its last batch (the rest of one transaction's entries)
     polite = entry_ids is not None and not connection.in_atomic_block and connection.vendor == "postgresql"
@@ -372,7 +372,12 @@ def audit_log_sequence(*, entry_ids: list[int] | None = None, batch_size: int = 
         chained = _sequence_batch(batch_size, wait=not polite)
         if chained is None:
             _sequencer_wait()
-            if not _queued(entry_ids or []):  # only a writer with entry_ids is ever refused the lock
+            # Only a writer with entry_ids is ever refused the lock. Its entries' seqs, when
+            # another sequencer chained them, are what audit_seq_for_entry() is asked next.
+            wanted = set(entry_ids or [])
+            found = _seqs_of(sorted(wanted))
+            if found.keys() >= wanted:
+                _recently_chained = found
                 return appended
             polite = time.monotonic() < give_up_at
             continue
@@ -402,7 +407,7 @@ def audit_event_canonical(event: AuditEvent | AuditQueueEntry, *, seq: int | Non
 
 def audit_seq_for_entry(entry: AuditQueueEntry) -> int | None:
     """The seq an entry received once chained (None while still queued)."""
-    seq = _recently_chained.get(entry.pk)  # chained by this process's last batch: no query
+    seq = _recently_chained.get(entry.pk)  # known to this process already: no query
     if seq is not None:
         return seq
-    return AuditEvent.objects.filter(entry_id=entry.pk).values_list("seq", flat=True).first()
+    return _seqs_of([entry.pk]).get(entry.pk)

@@ -1,10 +1,20 @@
 """The audit writer reuses what the request already read: the actor's roles and the seq it chained."""
 
+import threading
+import time
+
 import pytest
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import connection, transaction
 
-from governance.audit import AuditAction, actor_snapshot, audit_event_record, audit_seq_for_entry
+from governance.audit import (
+    _SEQUENCER_LOCK_KEY,
+    AuditAction,
+    actor_snapshot,
+    audit_event_record,
+    audit_log_sequence,
+    audit_seq_for_entry,
+)
 from governance.models import AuditEvent, AuditQueueEntry
 from governance.permissions import user_roles
 
@@ -84,3 +94,39 @@ def test_the_queue_entry_built_from_the_insert_has_its_fields_in_model_order():
     from governance.audit import _QUEUE_FIELDS
 
     assert list(_QUEUE_FIELDS) == [field.attname for field in AuditQueueEntry._meta.concrete_fields]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_waited_learns_the_seq_another_sequencer_gave_its_entry(django_assert_num_queries):
+    if connection.vendor != "postgresql":
+        pytest.skip("a writer waits for another sequencer only on PostgreSQL (.ci/run's second pass)")
+    # given: another sequencer holds the lock, and chains the queue once this writer's entry is in it
+    holding, done = threading.Event(), threading.Event()
+
+    def other_sequencer() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SEQUENCER_LOCK_KEY])
+                holding.set()
+                deadline = time.monotonic() + 10
+                while not AuditQueueEntry.objects.exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                audit_log_sequence()
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=other_sequencer)
+    thread.start()
+    assert holding.wait(10)
+    # when: the writer commits; its sequencer is refused the lock, waits, and finds its entry chained
+    with transaction.atomic():
+        entry = audit_event_record(actor=None, action=AuditAction.TEAM_CREATED, object_type="registry.team",
+                                   object_id="risk")
+    thread.join(10)
+    assert done.is_set()
+    # then: it knows the seq the other sequencer gave, without asking again
+    with django_assert_num_queries(0):
+        seq = audit_seq_for_entry(entry)
+    assert seq == AuditEvent.objects.get(entry_id=entry.pk).seq == 1
