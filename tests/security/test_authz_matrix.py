@@ -140,12 +140,18 @@ def test_rows_name_actions_of_the_permission_matrix():
     assert {row.action for row in ROWS.values() if row.kind != "webhook"} <= actions
 
 
+# The MLflow webhook receiver configured, so it answers for its signature rather than 503 disabled.
+RECEIVERS = {
+    "ATTEST_MLFLOW_WEBHOOK_SECRET": "security-matrix-secret",
+    "ATTEST_MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+    "ATTEST_MLFLOW_IMPORT_USER": "sec-ml_engineer",
+    "ATTEST_MLFLOW_TEAM": "own-team",
+}
+
+
 def enable_receivers(settings) -> None:
-    """Configure the MLflow webhook receiver, so it answers for its signature rather than 503 disabled."""
-    settings.ATTEST_MLFLOW_WEBHOOK_SECRET = "security-matrix-secret"
-    settings.ATTEST_MLFLOW_TRACKING_URI = "http://127.0.0.1:9"
-    settings.ATTEST_MLFLOW_IMPORT_USER = "sec-ml_engineer"
-    settings.ATTEST_MLFLOW_TEAM = "own-team"
+    for name, value in RECEIVERS.items():
+        setattr(settings, name, value)
 
 
 def test_authorization_matrix(db, settings, record_property):
