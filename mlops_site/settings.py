@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "mlops_site.common.middleware.CorrelationIdMiddleware",
     "mlops_site.common.metrics.RequestLatencyMiddleware",
     "mlops_site.common.limits.BodyLimitMiddleware",
+    "mlops_site.common.nul_guard.NulGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
