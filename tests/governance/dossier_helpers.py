@@ -12,9 +12,10 @@ then signs a checkpoint over everything.
 import io
 from dataclasses import dataclass
 
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
 from governance.audit import audit_log_sequence
 from governance.checkpoints import audit_checkpoint_create
@@ -52,13 +53,13 @@ def _pending_or_open(version: ModelVersion, environment: str) -> ApprovalRequest
                                             model_version=version, environment=environment)
 
 
-def demo_users_create(settings) -> None:
-    settings.DEBUG = True
-    call_command("create_demo_users", stdout=io.StringIO())
+def demo_users_create() -> None:
+    with override_settings(DEBUG=True):  # create_demo_users refuses to run without DEBUG
+        call_command("create_demo_users", stdout=io.StringIO())
 
 
-def demo_governed(settings) -> DemoGoverned:
-    demo_users_create(settings)
+def demo_governed() -> DemoGoverned:
+    demo_users_create()
     # load_demo's later steps (evaluations, monitoring) run tasks after commit: let them run here too.
     with TestCase.captureOnCommitCallbacks(execute=True):
         demo_load()
@@ -85,7 +86,12 @@ def demo_governed(settings) -> DemoGoverned:
     return DemoGoverned(arrests=arrests, diabetes=diabetes, approved=request, unvalidated=unvalidated)
 
 
+def storage_under(path) -> dict:
+    """The STORAGES setting that puts stored blobs (PDFs, artifacts) under `path`."""
+    return {**django_settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(path)}}}
+
+
 def storage_in(settings, path) -> None:
     """Stored blobs (PDFs, artifacts) go under `path` for this test."""
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(path)}}}
+    settings.STORAGES = storage_under(path)

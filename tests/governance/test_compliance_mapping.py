@@ -36,7 +36,7 @@ def test_the_table_covers_the_frameworks_the_issue_names():
 def test_demo_mapping_met_where_evidence_exists_missing_where_not(settings, tmp_path):
     # given the demo: the high-risk model approved by validator, compliance and risk officers; the
     # limited model reviewed by the compliance officer only
-    world = demo_governed(settings)
+    world = demo_governed()
     # when
     arrests, diabetes = _rows(world.arrests), _rows(world.diabetes)
     # then: the high-risk model's validation, oversight and logging controls are met, by named evidence
@@ -68,7 +68,7 @@ def test_demo_mapping_met_where_evidence_exists_missing_where_not(settings, tmp_
 
 def test_compliance_api_readers_and_refusals(settings):
     # given
-    world = demo_governed(settings)
+    world = demo_governed()
     outsider = person("olga", "data_scientist")
     team("other-team", outsider)
     client = APIClient()

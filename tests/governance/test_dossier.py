@@ -30,7 +30,7 @@ def _text(pdf: bytes) -> tuple[PdfReader, str]:
 def test_manage_dossier_on_the_demo_writes_the_whole_dossier(settings, tmp_path):
     # given the demo with an approved deployment request of the high-risk model
     storage_in(settings, tmp_path / "storage")
-    world = demo_governed(settings)
+    world = demo_governed()
     out = tmp_path / "arrests.pdf"
     stdout, stderr = io.StringIO(), io.StringIO()
     # when
@@ -68,7 +68,7 @@ def test_manage_dossier_on_the_demo_writes_the_whole_dossier(settings, tmp_path)
 def test_manage_dossier_of_one_version_and_refusals(settings, tmp_path):
     # given
     storage_in(settings, tmp_path / "storage")
-    demo_governed(settings)
+    demo_governed()
     out = tmp_path / "v1.pdf"
     # when
     call_command("dossier", ARRESTS_MODEL, "--version", "1", "--out", str(out), stdout=io.StringIO(),
