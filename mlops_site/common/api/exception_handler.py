@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -59,10 +59,16 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, IntegrityError):
         return Response(error_body("conflict", "The change conflicts with existing data."), status=409)
-    elif isinstance(exc, DatabaseError):
+    elif isinstance(exc, OperationalError):
+        # Transient: a dropped connection, a deadlock, a serialization failure; the retry may pass.
         logger.exception("database unavailable")
         return Response(error_body("database_unavailable", "The database did not answer; retry."),
                         status=503)
+    elif isinstance(exc, DatabaseError):
+        # DataError, ProgrammingError and the like: the same request would fail again, so "retry"
+        # would be a lie. It is a bug (input the validation let through): Django's 500 path logs
+        # it with its traceback and answers the contract's `server_error` (urls.handler500).
+        return None
 
     response = drf_exception_handler(exc, context)
     if response is None:
