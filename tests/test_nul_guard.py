@@ -68,3 +68,45 @@ def test_text_without_nul_still_filters(officer_client):
     response = officer_client.get("/api/v1/approval-requests/?kind=deployment&model=%25%3F%20x")
     assert response.status_code == 200
     assert response.json()["results"] == []
+
+
+# --- bodies: free JSON would carry a NUL into a jsonb column ----------------------------------------
+
+def test_a_nul_anywhere_in_a_json_body_is_refused_with_its_place(officer_client):
+    # given a policy edit whose thresholds carry a NUL in a key (PostgreSQL: DataError, a 500 before)
+    from governance.models import ApprovalPolicy
+
+    versions = ApprovalPolicy.objects.count()
+    body = '{"risk_tier": "limited", "reason": "tighter", "thresholds": {"min_\\u0000": 1}}'
+
+    # when
+    response = officer_client.post("/api/v1/policies/", body, content_type="application/json")
+
+    # then
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "validation_error"
+    assert response.json()["error"]["fields"] == {"thresholds": [f"thresholds.min_\\x00: {NUL_MESSAGE[0]}"]}
+    assert ApprovalPolicy.objects.count() == versions
+
+
+def test_a_nul_in_a_form_field_s_json_is_refused(api_client):
+    # given an engineer registering a version by multipart, its metrics a JSON document with a NUL
+    engineer = person("nul-engineer", "ml_engineer")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(engineer)}")
+
+    # when
+    response = api_client.post("/api/v1/model-versions/", {"metrics": '{"auc": ["ok", "\\u0000"]}'}, format="multipart")
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["metrics"] == NUL_MESSAGE
+
+
+@pytest.mark.parametrize("document, where", [
+    ({"a": "x"}, None), ("a\x00", "body"), ({"a": {"b": ["x", "y\x00"]}}, "a.b[1]"),
+    ([{"k\x00": 1}], "[0].k\\x00"), ({"n": 1, "f": 1.5, "t": True, "z": None}, None),
+])
+def test_nul_location_names_the_first_place(document, where):
+    from mlops_site.common.nul_guard import nul_location
+
+    assert nul_location(document) == where

@@ -7,11 +7,12 @@ Thin: parse, call one selector or service, serialize. Objects of another team re
 from django.core.files.base import ContentFile
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mlops_site.common.api.parsers import JSONParser
 from monitoring import errors, selectors
 from monitoring.api.serializers import (
     AlertActionInputSerializer,

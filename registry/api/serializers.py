@@ -13,6 +13,8 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from mlops_site.common.nul_guard import MESSAGE as NUL_MESSAGE
+from mlops_site.common.nul_guard import nul_location
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
 
 # --- JSON in multipart --------------------------------------------------------------------
@@ -46,6 +48,8 @@ class _JsonValueField(serializers.Field):
             data = [data]
         if not isinstance(data, self.expected):
             self.fail_invalid()
+        if nul_location(data) is not None:  # a form field's JSON, which the API's JSON parser never saw
+            raise serializers.ValidationError(NUL_MESSAGE)
         if self.child is not None:
             return [self.child.run_validation(item) for item in data]
         return data

@@ -8,11 +8,12 @@ audit, and leave nothing behind when they refuse.
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mlops_site.common.api.parsers import JSONParser
 from registry import errors, selectors, services
 from registry.api.serializers import (
     ArchiveInputSerializer,
