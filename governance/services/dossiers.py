@@ -23,7 +23,6 @@ from governance.checkpoints import audit_checkpoint_create
 from governance.models import Dossier
 from governance.outbox import outbox_enqueue
 from governance.reports.bundle import events_with_proofs, evidence_bundle_build
-from governance.reports.pdf import dossier_pdf_render
 from governance.reports.snapshot import DossierSnapshot, dossier_snapshot_build
 from registry.models import ModelVersion, RegisteredModel
 from registry.storage import blob_discard, blob_store
@@ -49,6 +48,11 @@ def dossier_generate(*, actor: Any, model: RegisteredModel, version: int | None 
     audit_checkpoint_create()
     snapshot = dossier_snapshot_build(model=model, version=version, progress=progress)
     say("render")
+    # Imported here, not at module load: the renderer brings reportlab and matplotlib (~0.7 s of
+    # CPU and tens of MB per process), which every API worker would otherwise load at start-up
+    # through the URLconf, the gate's included, for the few that ever render a PDF.
+    from governance.reports.pdf import dossier_pdf_render
+
     rendered = dossier_pdf_render(snapshot)
     say("store")
     sha = hashlib.sha256(rendered.pdf).hexdigest()
