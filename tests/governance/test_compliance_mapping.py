@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 from governance.models import AuditEvent, AuditQueueEntry, Report
 from governance.reports.mapping import CONTROLS, EVIDENCE, MET, MISSING, PARTLY
 from governance.reports.snapshot import dossier_snapshot_build
-from tests.governance.dossier_helpers import demo_governed
+from tests.governance.dossier_helpers import DemoGoverned, demo_governed
 from tests.governance.workflow_factories import person, team
+from tests.module_data import module_data
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +34,17 @@ def test_the_table_covers_the_frameworks_the_issue_names():
     assert {k for *_, keys in CONTROLS for k in keys} <= set(EVIDENCE)
 
 
-def test_demo_mapping_met_where_evidence_exists_missing_where_not(settings, tmp_path):
+@pytest.fixture(scope="module")
+def governed(django_db_setup, django_db_blocker) -> DemoGoverned:
+    """The governed demo, loaded once for the module's readers (the load is most of their time)."""
+    with module_data(django_db_blocker):
+        yield demo_governed()
+
+
+def test_demo_mapping_met_where_evidence_exists_missing_where_not(governed):
     # given the demo: the high-risk model approved by validator, compliance and risk officers; the
     # limited model reviewed by the compliance officer only
-    world = demo_governed()
+    world = governed
     # when
     arrests, diabetes = _rows(world.arrests), _rows(world.diabetes)
     # then: the high-risk model's validation, oversight and logging controls are met, by named evidence
@@ -66,9 +74,9 @@ def test_demo_mapping_met_where_evidence_exists_missing_where_not(settings, tmp_
     assert diabetes[("EU AI Act", "Art. 14")]["missing"] == ["no approved approval request"]
 
 
-def test_compliance_api_readers_and_refusals(settings):
+def test_compliance_api_readers_and_refusals(governed):
     # given
-    world = demo_governed()
+    world = governed
     outsider = person("olga", "data_scientist")
     team("other-team", outsider)
     client = APIClient()

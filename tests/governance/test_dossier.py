@@ -17,7 +17,8 @@ from governance.models import AuditCheckpoint, AuditEvent, Dossier
 from governance.reports.pdf import SECTIONS
 from registry.demo import ARRESTS_MODEL
 from registry.storage import blob_open
-from tests.governance.dossier_helpers import SIGNERS, demo_governed, storage_in
+from tests.governance.dossier_helpers import SIGNERS, DemoGoverned, demo_governed, storage_under
+from tests.module_data import module_data
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +28,16 @@ def _text(pdf: bytes) -> tuple[PdfReader, str]:
     return reader, "\n".join(page.extract_text() for page in reader.pages)
 
 
-def test_manage_dossier_on_the_demo_writes_the_whole_dossier(settings, tmp_path):
+@pytest.fixture(scope="module")
+def governed(django_db_setup, django_db_blocker, tmp_path_factory) -> DemoGoverned:
+    """The governed demo, loaded once for the module, its blobs (and the dossiers') in one storage."""
+    with module_data(django_db_blocker, STORAGES=storage_under(tmp_path_factory.mktemp("dossier-storage"))):
+        yield demo_governed()
+
+
+def test_manage_dossier_on_the_demo_writes_the_whole_dossier(governed, tmp_path):
     # given the demo with an approved deployment request of the high-risk model
-    storage_in(settings, tmp_path / "storage")
-    world = demo_governed()
+    world = governed
     out = tmp_path / "arrests.pdf"
     stdout, stderr = io.StringIO(), io.StringIO()
     # when
@@ -65,10 +72,8 @@ def test_manage_dossier_on_the_demo_writes_the_whole_dossier(settings, tmp_path)
     assert len(list(tmp_path.glob("page-*.png"))) == len(reader.pages)
 
 
-def test_manage_dossier_of_one_version_and_refusals(settings, tmp_path):
-    # given
-    storage_in(settings, tmp_path / "storage")
-    demo_governed()
+def test_manage_dossier_of_one_version_and_refusals(governed, tmp_path):
+    # given the governed demo
     out = tmp_path / "v1.pdf"
     # when
     call_command("dossier", ARRESTS_MODEL, "--version", "1", "--out", str(out), stdout=io.StringIO(),

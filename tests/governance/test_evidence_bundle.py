@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import transaction
-from django.test import override_settings
 
 from governance.audit import AuditAction, audit_log_sequence
 from governance.models import AuditCheckpoint, AuditEvent
 from registry.demo import ARRESTS_MODEL
 from tests.governance.dossier_helpers import demo_governed, storage_under
 from tests.governance.test_export_and_offline_verifier import _verify, crypto_only_python  # noqa: F401
+from tests.module_data import module_data
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +34,15 @@ def _flip(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def demo_bundle(django_db_setup, django_db_blocker, tmp_path_factory) -> Path:
-    """The governed demo's bundle, built once for the module (the demo load is most of its time).
-
-    Built in a transaction rolled back after the module's last test (Django's setUpTestData); each
-    test runs in a savepoint inside it and reads the same database the bundle was made from.
-    """
+    """The governed demo's bundle, built once for the module (the demo load is most of its time);
+    each test reads the same database the bundle was made from."""
     root = tmp_path_factory.mktemp("evidence-bundle")
     bundle = root / "evidence.zip"
-    with django_db_blocker.unblock(), override_settings(STORAGES=storage_under(root / "storage")):
-        with transaction.atomic():
-            demo_governed()
-            call_command("dossier", ARRESTS_MODEL, "--out", str(root / "d.pdf"), "--bundle", str(bundle),
-                         stdout=io.StringIO(), stderr=io.StringIO())
-            yield bundle
-            transaction.set_rollback(True)
+    with module_data(django_db_blocker, STORAGES=storage_under(root / "storage")):
+        demo_governed()
+        call_command("dossier", ARRESTS_MODEL, "--out", str(root / "d.pdf"), "--bundle", str(bundle),
+                     stdout=io.StringIO(), stderr=io.StringIO())
+        yield bundle
 
 
 def test_the_verifier_accepts_the_demo_bundle(demo_bundle, crypto_only_python):  # noqa: F811

@@ -16,11 +16,11 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, transaction
-from django.test import override_settings
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import checks as st_checks
 
+from tests.module_data import module_data
 from tests.security import operations
 from tests.security.test_authz_matrix import RECEIVERS, enable_receivers
 from tests.security.world import build_world
@@ -56,17 +56,13 @@ def wsgi_app():
 
 @pytest.fixture(scope="module")
 def fuzz_world_built(django_db_setup, django_db_blocker):
-    """The world once for the module, in a transaction rolled back at its end (Django's setUpTestData).
+    """The world once for the module: building it runs two evaluations with their charts (~2.5 s).
 
-    Building it runs two evaluations with their charts (~2.5 s); each operation's test then runs in
-    a savepoint inside this transaction, so what one operation's requests write is gone before the
-    next, as with a world of its own.
+    Each operation's test runs in a savepoint, so what one operation's requests write is gone
+    before the next, as with a world of its own.
     """
-    with django_db_blocker.unblock(), override_settings(ATTEST_WEBHOOK_URLS=[], **RECEIVERS):
-        with transaction.atomic():
-            world = build_world()
-            yield world
-            transaction.set_rollback(True)
+    with module_data(django_db_blocker, ATTEST_WEBHOOK_URLS=[], **RECEIVERS):
+        yield build_world()
 
 
 @pytest.fixture
