@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ from bench._common import (  # noqa: E402
     table_print,
 )
 from bench.loadgen import HttpRequest, LoadResult, load_run  # noqa: E402
+from bench.machine_cpu import CORES, CpuMeter, CpuSplit, postgres_cpu_seconds, processes_cpu_seconds  # noqa: E402
 
 BENCH = "gate"
 GOAL_RATIO = 5.0
@@ -193,18 +195,8 @@ class Server:
         """User + system CPU of every live process of the server's group (Linux /proc; 0.0 elsewhere)."""
         if self.proc is None:
             return 0.0
-        total = 0
-        tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the process ended meanwhile
-            if int(fields[2]) == self.proc.pid:  # fields[2] is the process group id
-                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-        return total / tick
+        leader = self.proc.pid
+        return processes_cpu_seconds(lambda _name, group: group == leader)
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -237,10 +229,11 @@ def http_json(method: str, port: int, path: str, body: dict[str, Any] | None = N
         return response.status, raw.decode(errors="replace")
 
 
-def measure(server: Server, request: HttpRequest, quick: bool, label: str,
-            probe_path: str) -> tuple[dict[int, LoadResult], LoadResult, LoadResult, float, dict[int, LoadResult]]:
-    """(the request at each concurrency, the warm-up, a trivial endpoint at concurrency 1, server CPU
-    ms/request, the trivial endpoint at concurrency 8 and 32).
+def measure(server: Server, request: HttpRequest, quick: bool, label: str, probe_path: str,
+            database_cpu: Callable[[], float] | None = None) -> dict[str, Any]:
+    """The request at each concurrency ("results") with where the machine's CPU went ("split"),
+    the warm-up ("warm"), a trivial endpoint at concurrency 1 ("probe"), the server's CPU per
+    request over every run ("cpu_ms"), and the trivial endpoint at concurrency 8 and 32 ("ceiling").
 
     The probe (`/healthz`, MLflow's `/health`) costs the server almost nothing, so its p50 at
     concurrency 1 is the loopback round trip: ~40 ms there would be a Nagle/delayed-ACK stall;
@@ -253,15 +246,19 @@ def measure(server: Server, request: HttpRequest, quick: bool, label: str,
     # Unmeasured warm-up at concurrency 8: every worker process imports, connects and fills its caches.
     total, seconds = size(0, quick)
     warm = load_run("127.0.0.1", server.port, request, concurrency=8, total=total, seconds=seconds)
-    results = {}
+    results, split = {}, {}
     cpu_before, served = server.cpu_seconds(), 0
     for concurrency in CONCURRENCIES:
         total, seconds = size(concurrency, quick)
-        result = load_run("127.0.0.1", server.port, request, concurrency=concurrency, total=total, seconds=seconds)
-        log(f"{label} c={concurrency}: {result.rps:.0f} rps, p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, "
-            f"{result.errors} errors of {result.requests}" + (f" ({result.first_error})" if result.errors else ""))
+        with CpuMeter(server.cpu_seconds, database_cpu) as meter:
+            result = load_run("127.0.0.1", server.port, request, concurrency=concurrency, total=total,
+                              seconds=seconds)
         results[concurrency] = result
         served += result.answered + result.errors  # warm-ups included: the server spent CPU on them
+        split[concurrency] = cpu = meter.split(result.answered + result.errors)
+        log(f"{label} c={concurrency}: {result.rps:.0f} rps, p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms, "
+            f"{result.errors} errors of {result.requests}" + (f" ({result.first_error})" if result.errors else "")
+            + f"; machine CPU {cpu.machine_ms:.2f} ms per request, {cpu.idle_pct:.0f}% idle")
     cpu_ms = (server.cpu_seconds() - cpu_before) * 1000 / max(1, served)
     log(f"{label}: server CPU {cpu_ms:.2f} ms per request")
     ceiling = {}
@@ -271,7 +268,7 @@ def measure(server: Server, request: HttpRequest, quick: bool, label: str,
                                         concurrency=concurrency, total=total, seconds=seconds)
         log(f"{label}: ceiling GET {probe_path} c={concurrency}: {ceiling[concurrency].rps:.0f} rps, "
             f"p99 {ceiling[concurrency].p99:.2f} ms")
-    return results, warm, probe, cpu_ms, ceiling
+    return {"results": results, "split": split, "warm": warm, "probe": probe, "cpu_ms": cpu_ms, "ceiling": ceiling}
 
 
 # --- Attest ---------------------------------------------------------------------------------------
@@ -311,16 +308,15 @@ def attest_measure(postgres_url: str | None, args: argparse.Namespace) -> dict[s
             f"x {args.threads} threads")
         with Server("gunicorn", cmd, env, port, "/healthz", scratch.var_dir / "gunicorn.log",
                     start_timeout=60) as server:
-            results, warm, probe, cpu_ms, ceiling = measure(server, request, args.quick,
-                                                            f"Attest gate ({scratch.vendor})", "/healthz")
+            measured = measure(server, request, args.quick, f"Attest gate ({scratch.vendor})", "/healthz",
+                               database_cpu=postgres_cpu_seconds if scratch.vendor == "postgresql" else None)
         check = run_child("check", scratch.url, scratch.var_dir)
-        answered = warm.answered + sum(r.answered for r in results.values())  # warm-up answers are logged too
+        answered = measured["warm"].answered + sum(r.answered for r in measured["results"].values())  # warm-ups too
         check["answered"] = answered
         check["one_event_per_answer"] = check["gate_events"] == answered == check["allowed_decisions"]
         log(f"{scratch.vendor}: {answered} answers, {check['gate_events']} gate events, "
             f"{check['queued']} queued; {check['verify_line']}")
-        return {"vendor": scratch.vendor, "results": results, "check": check, "probe": probe, "cpu_ms": cpu_ms,
-                "ceiling": ceiling}
+        return {"vendor": scratch.vendor, "check": check, **measured}
 
 
 # --- MLflow ---------------------------------------------------------------------------------------
@@ -364,9 +360,8 @@ def mlflow_measure(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"MLflow model-versions/create answered {status}: {answer}")
             request = HttpRequest("GET", "/api/2.0/mlflow/model-versions/get?name=credit-scoring&version=1",
                                   expect_status=200, expect_body=b'"version"')
-            results, _, probe, cpu_ms, ceiling = measure(server, request, args.quick, f"MLflow {version} read",
-                                                         "/health")
-    return {"version": version, "results": results, "probe": probe, "cpu_ms": cpu_ms, "ceiling": ceiling}
+            measured = measure(server, request, args.quick, f"MLflow {version} read", "/health")
+    return {"version": version, **measured}
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -410,6 +405,24 @@ def main() -> int:
     return report(attest, mlflow, args, time.perf_counter() - started)
 
 
+def _split_row(split: CpuSplit) -> tuple[Any, ...]:
+    return (split.server_ms, split.database_ms, split.client_ms, split.machine_ms, split.idle_pct,
+            split.capacity_rps)
+
+
+def _split_figures(prefix: str, splits: dict[int, CpuSplit]) -> dict[str, Any]:
+    """The JSON line's figures of a CpuSplit per concurrency: {prefix}_c{c}_cpu_{part}_ms, _idle_pct."""
+    figures: dict[str, Any] = {}
+    for c, split in splits.items():
+        figures.update({f"{prefix}_c{c}_cpu_server_ms": round(split.server_ms, 3),
+                        f"{prefix}_c{c}_cpu_database_ms": None if split.database_ms is None
+                        else round(split.database_ms, 3),
+                        f"{prefix}_c{c}_cpu_client_ms": round(split.client_ms, 3),
+                        f"{prefix}_c{c}_cpu_machine_ms": round(split.machine_ms, 3),
+                        f"{prefix}_c{c}_idle_pct": round(split.idle_pct, 1)})
+    return figures
+
+
 def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: argparse.Namespace,
            elapsed: float) -> int:
     peer_results: dict[int, LoadResult] | None = (mlflow or {}).get("results")
@@ -436,6 +449,16 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
     table_print("Per request: server CPU (all server processes, every request of the runs above) and a trivial "
                 "endpoint at concurrency 1 (p50 ~40 ms there would be a Nagle/delayed-ACK stall)",
                 ["server: request", "server CPU ms/request", "probe", "probe p50 ms", "probe p99 ms"], probe_rows)
+    split_rows = [(f"Attest ({side['vendor']}): gate c={c}", *_split_row(side["split"][c]))
+                  for side in attest for c in (8, 32)]
+    if peer_results:
+        split_rows += [(f"MLflow: model-versions/get c={c}", *_split_row(mlflow["split"][c])) for c in (8, 32)]
+    table_print(f"Where the machine's CPU went, ms per answered request ({CORES} cores; database = the PostgreSQL "
+                "server's processes, MLflow keeps its SQLite store in-process; machine = every busy core). At "
+                "saturation rps ~ capacity = cores / machine ms, so the c=32 ratio follows the ratio of the machine "
+                "column; idle under load means the parts waited on each other",
+                ["server: request", "server", "database", "load generator", "machine", "idle %", "capacity rps"],
+                split_rows)
     ceiling_rows = [(f"Attest ({side['vendor']}): GET /healthz", side["ceiling"][8].rps, side["ceiling"][8].p99,
                      side["ceiling"][32].rps, side["ceiling"][32].p99,
                      side["ceiling"][32].rps / peer_results[32].rps if peer_results else None) for side in attest]
@@ -480,6 +503,7 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
         figures[f"attest_{side['vendor']}_server_cpu_ms"] = round(side["cpu_ms"], 3)
         figures[f"attest_{side['vendor']}_probe_p50_ms"] = round(side["probe"].p50, 3)
         figures[f"attest_{side['vendor']}_probe_p99_ms"] = round(side["probe"].p99, 3)
+        figures.update(_split_figures(f"attest_{side['vendor']}", side["split"]))
         for c, r in side["ceiling"].items():
             figures[f"attest_{side['vendor']}_ceiling_c{c}_rps"] = round(r.rps, 1)
             figures[f"attest_{side['vendor']}_ceiling_c{c}_p99_ms"] = round(r.p99, 3)
@@ -488,6 +512,7 @@ def report(attest: list[dict[str, Any]], mlflow: dict[str, Any] | None, args: ar
         figures["mlflow_server_cpu_ms"] = round(mlflow["cpu_ms"], 3)
         figures["mlflow_probe_p50_ms"] = round(mlflow["probe"].p50, 3)
         figures["mlflow_probe_p99_ms"] = round(mlflow["probe"].p99, 3)
+        figures.update(_split_figures("mlflow", mlflow["split"]))
         for c, r in mlflow["ceiling"].items():
             figures[f"mlflow_ceiling_c{c}_rps"] = round(r.rps, 1)
             figures[f"mlflow_ceiling_c{c}_p99_ms"] = round(r.p99, 3)

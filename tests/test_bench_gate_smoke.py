@@ -38,6 +38,14 @@ def test_gate_bench_quick_without_mlflow_prints_the_contract_result_line():
         for figure in ("rps", "p50_ms", "p99_ms", "requests"):
             assert isinstance(figures[f"attest_{db}_c{concurrency}_{figure}"], int | float)
         assert figures[f"attest_{db}_c{concurrency}_errors"] == 0
+    # where the machine's CPU went: the server and the load generator spent some, the machine at least the server's
+    for concurrency in (8, 32):
+        prefix = f"attest_{db}_c{concurrency}"
+        assert figures[f"{prefix}_cpu_server_ms"] > 0
+        assert figures[f"{prefix}_cpu_client_ms"] > 0
+        assert figures[f"{prefix}_cpu_machine_ms"] >= 0.9 * figures[f"{prefix}_cpu_server_ms"]
+        assert 0 <= figures[f"{prefix}_idle_pct"] <= 100
+        assert (figures[f"{prefix}_cpu_database_ms"] is None) == (db == "sqlite")
     # every answered gate request wrote exactly one audit event, and the log verifies
     assert figures[f"attest_{db}_gate_events"] == figures[f"attest_{db}_answered"]
     assert figures[f"attest_{db}_allowed_decisions"] == figures[f"attest_{db}_answered"]
@@ -48,3 +56,4 @@ def test_gate_bench_quick_without_mlflow_prints_the_contract_result_line():
     assert figures["goals"]["ratio_32_ge_5"] is None
     assert figures["goals"]["zero_errors_one_event_per_answer_verified"] is True
     assert "| database: concurrency" in done.stdout  # the readable table came before the JSON line
+    assert "| server: request" in done.stdout and "capacity rps" in done.stdout
