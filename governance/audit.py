@@ -160,12 +160,20 @@ def audit_event_record(
     reason: str | None = None,
     payload: dict[str, Any] | None = None,
     system: str | None = None,
+    chain_now: bool = False,
 ) -> AuditQueueEntry:
     """Record one event in the caller's transaction; it joins the chain when that commits.
 
     `actor` is the acting user (or None with `system=` for the service's own work);
     `target` is the object acted on (or give object_type/object_id/object_repr).
     Refuses to run outside a transaction: an event must commit or roll back with its change.
+
+    `chain_now` (for a short transaction that records its event last, as the gate does): on
+    PostgreSQL, when no other transaction holds the chain head, the event is chained in the
+    caller's transaction, which then holds the head until it ends; one commit instead of the
+    two of queue-then-sequence, and no sequencer to wait for. The returned entry, never stored
+    in the queue, carries the event's `chained_seq`. When the head is busy the event is queued
+    as usual, so contention never makes a caller wait for the head.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_event_record() must run inside the transaction of the change it records.")
@@ -193,8 +201,15 @@ def audit_event_record(
     ]
     # One hand-written INSERT instead of Model.objects.create(): the ORM's query compiler cost
     # more CPU per event than the database did (docs/BENCHMARKS.md).
+    global _recently_chained
     with sql_rows.cursor() as cursor:
         stored = [connection.ops.adapt_datetimefield_value(timestamp), *values[1:]]
+        chained = _chain_now(cursor, stored) if chain_now and connection.vendor == "postgresql" else None
+        if chained is not None:
+            entry = AuditQueueEntry.from_db(connection.alias, _QUEUE_FIELDS, [chained[0], *values])
+            entry.chained_seq = chained[1]  # type: ignore[attr-defined]  # read by audit_seq_for_entry
+            _recently_chained = {}
+            return entry
         if connection.vendor == "postgresql":
             cursor.execute(_QUEUE_INSERT + " RETURNING id", stored)
             pk = cursor.fetchone()[0]
@@ -204,10 +219,27 @@ def audit_event_record(
     entry = AuditQueueEntry.from_db(connection.alias, _QUEUE_FIELDS, [pk, *values])
     # Forget what the last batch chained: the cache may only ever answer for entries recorded
     # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
-    global _recently_chained
     _recently_chained = {}
     transaction.on_commit(functools.partial(audit_log_sequence, entry_ids=[pk]))
     return entry
+
+
+# The chain head if no other transaction holds it, and an entry id from the queue's own sequence
+# (the event's `entry_id`: unique across both paths, and never a queue row).
+_HEAD_IF_FREE = (f"SELECT seq, hash, nextval(pg_get_serial_sequence('{_QUEUE}', 'id')) FROM {_HEAD} "
+                 f"WHERE id = 1 FOR UPDATE SKIP LOCKED")
+
+
+def _chain_now(cursor, stored: list[Any]) -> tuple[int, int] | None:
+    """Chain one event in the open transaction if the head is free: (entry id, seq), else None."""
+    cursor.execute(_HEAD_IF_FREE)
+    head = cursor.fetchone()
+    if head is None:
+        return None  # held by a sequencer or another chain_now caller (or missing: the sequencer says so)
+    seq, prev, entry_id = head[0] + 1, head[1], head[2]
+    event = _event_row(entry_id, stored, seq=seq, prev=prev)
+    _events_insert(cursor, [event], head=(seq, event[-1]))
+    return entry_id, seq
 
 
 def _lock_sequencer(cursor, *, wait: bool = True) -> bool:
@@ -291,6 +323,28 @@ def _timestamp_value(stored: Any) -> dt.datetime:
     return dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
 
 
+def _event_row(entry_id: int, stored: list[Any], *, seq: int, prev: str) -> tuple:
+    """The event table's row (_EVENT_COLUMNS order) chaining an entry's stored columns after `prev`.
+
+    The reference computation (governance.canonical): the hash covers the canonical form of the
+    stored texts, so a queue row in any other form is chained as evidence the verifier reports.
+    """
+    stored_ts, actor_json, _actor_user_id, action, object_type, object_id, object_repr, payload_json, \
+        correlation_id = stored
+    body = {
+        "seq": seq,
+        "timestamp": timestamp_canonical(_timestamp_value(stored_ts)),
+        "actor": json.loads(actor_json),
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "object_repr": object_repr,
+        "payload": json.loads(payload_json),
+        "correlation_id": correlation_id,
+    }
+    return (*stored, seq, entry_id, prev, event_hash(prev, body))
+
+
 def _sequence_batch(batch_size: int, *, wait: bool) -> int | None:
     """Chain up to `batch_size` queued entries in one transaction; None if the lock was taken.
 
@@ -304,27 +358,10 @@ def _sequence_batch(batch_size: int, *, wait: bool) -> int | None:
         if not rows:
             return 0
         events = []
-        for entry_id, stored_ts, actor_json, actor_user_id, action, object_type, object_id, object_repr, \
-                payload_json, correlation_id in rows:
+        for entry_id, *stored in rows:
             seq += 1
-            # The reference computation (governance.canonical): the hash covers the canonical
-            # form of the stored texts, so a queue row in any other form is chained as evidence
-            # the verifier reports, exactly as before.
-            body = {
-                "seq": seq,
-                "timestamp": timestamp_canonical(_timestamp_value(stored_ts)),
-                "actor": json.loads(actor_json),
-                "action": action,
-                "object_type": object_type,
-                "object_id": object_id,
-                "object_repr": object_repr,
-                "payload": json.loads(payload_json),
-                "correlation_id": correlation_id,
-            }
-            digest = event_hash(prev, body)
-            events.append((stored_ts, actor_json, actor_user_id, action, object_type, object_id, object_repr,
-                           payload_json, correlation_id, seq, entry_id, prev, digest))
-            prev = digest
+            events.append(_event_row(entry_id, stored, seq=seq, prev=prev))
+            prev = events[-1][-1]
         _events_insert(cursor, events, head=(seq, prev))
     if not connection.in_atomic_block:
         # Committed (not merely a savepoint released inside someone's transaction).
@@ -407,7 +444,7 @@ def audit_event_canonical(event: AuditEvent | AuditQueueEntry, *, seq: int | Non
 
 def audit_seq_for_entry(entry: AuditQueueEntry) -> int | None:
     """The seq an entry received once chained (None while still queued)."""
-    seq = _recently_chained.get(entry.pk)  # known to this process already: no query
+    seq = getattr(entry, "chained_seq", None) or _recently_chained.get(entry.pk)  # known already: no query
     if seq is not None:
         return seq
     return _seqs_of([entry.pk]).get(entry.pk)

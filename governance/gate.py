@@ -408,5 +408,7 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
         payload={"inputs": {"model": model_name, "version": version, "environment": environment,
                             "artifact_sha256": artifact_sha256},
                  "checks": checks, "approval_request": approved.pk if approved else None},
+        # The decision's event is its transaction's last statement: chained here, one commit.
+        chain_now=True,
     )
     return decision

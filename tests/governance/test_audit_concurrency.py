@@ -1,9 +1,11 @@
 """Concurrent appends from separate OS processes keep one linear, gapless chain.
 
 Eight spawned processes, each with its own Django and its own database connection to the test
-database, record 500 events each, one transaction per event, as eight web workers would. On
-PostgreSQL the sequencer's advisory lock and the head row serialise the chaining; on SQLite the
-database serialises writers itself. Either way the result must be seq 1..4000, every link intact.
+database, record 500 events each, one transaction per event, as eight web workers would; half of them
+ask to chain in their own transaction (`chain_now`, as the gate does), half queue. On PostgreSQL
+the sequencer's advisory lock and the head row serialise the chaining, and a `chain_now` writer
+that finds the head held queues instead; on SQLite the database serialises writers itself.
+Either way the result must be seq 1..4000, every link intact.
 
 Django is imported inside the functions: a spawned child unpickles `_append_events` by importing
 this module before it has called django.setup().
@@ -35,7 +37,7 @@ def _append_events(database: dict, worker: int, count: int) -> None:
             with transaction.atomic():
                 audit_event_record(actor=None, system=f"worker-{worker}", action=AuditAction.MODEL_UPDATED,
                                    object_type="registry.registeredmodel", object_id=f"{worker}-{index}",
-                                   after={"worker": worker, "index": index})
+                                   after={"worker": worker, "index": index}, chain_now=worker % 2 == 1)
     finally:
         connection.close()
 

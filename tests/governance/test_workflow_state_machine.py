@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 
 from governance.audit import AuditAction as A
 from governance.gate import gate_alert_check_register, gate_alert_check_unregister, gate_evaluate
-from governance.models import ApprovalPolicy, ApprovalRequest, AuditQueueEntry, Deployment, Signature
+from governance.models import ApprovalPolicy, ApprovalRequest, AuditEvent, AuditQueueEntry, Deployment, Signature
 from governance.services.approvals import (
     approval_request_expire,
     approval_request_open,
@@ -61,6 +61,15 @@ MEANINGS = ["approve", "approve", "reject", "reviewed"]
 LOCK_AFTER = 5
 _names = itertools.count(1)
 
+
+
+def _written_since(mark: int) -> list[tuple[int, str]]:
+    """(entry id, action) of every event recorded after entry `mark`, in the order written: queued
+    ones (the test's transaction never commits) and those a `chain_now` writer chained at once
+    (the gate, on PostgreSQL), whose ids come from the queue's own sequence."""
+    queued = AuditQueueEntry.objects.filter(pk__gt=mark).values_list("pk", "action")
+    chained = AuditEvent.objects.filter(entry_id__gt=mark).values_list("entry_id", "action")
+    return sorted([*queued, *chained])
 
 class Base:
     """People, a team and data sets shared by every sequence (each sequence rolls back its own writes)."""
@@ -120,7 +129,7 @@ class Workflow(RuleBasedStateMachine):
         self.model = RegisteredModel.objects.create(name=f"m{next(_names)}", team=b.team, risk_tier=tier,
                                                     created_by=b.engineer)
         self._register(actor=b.engineer, datasets=[b.datasets[0]], parent=None)
-        self.mark = AuditQueueEntry.objects.order_by("-pk").values_list("pk", flat=True).first()
+        self.mark = max((entry_id for entry_id, _ in _written_since(0)), default=0)
         self.expected = []
 
     def _register(self, *, actor, datasets, parent) -> ModelVersion:
@@ -412,8 +421,7 @@ class Workflow(RuleBasedStateMachine):
         if not hasattr(self, "mark"):
             return
         # Every state change has its audit event, and refusals wrote none.
-        written = list(AuditQueueEntry.objects.filter(pk__gt=self.mark or 0).order_by("pk")
-                       .values_list("action", flat=True))
+        written = [action for _, action in _written_since(self.mark)]
         assert written == self.expected
         # Each version's status is the one the workflow's decisions give it.
         assert dict(ModelVersion.objects.filter(model=self.model).values_list("pk", "status")) == self.statuses

@@ -10,6 +10,7 @@ import itertools
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
+from governance.models import AuditEvent, AuditQueueEntry
 from governance.services.tokens import api_token_issue
 from registry import services as registry
 from registry.models import DatasetVersion, ModelVersion, RegisteredModel, Team
@@ -17,6 +18,12 @@ from tests.registry.factories import upload
 
 PASSWORD = "pw-Attest-123"
 _counter = itertools.count(1)
+
+
+def logged(action: str) -> list:
+    """The events of `action` written so far: queued (chained when their transaction commits) or, for
+    a `chain_now` writer on PostgreSQL (the gate), already chained in their own transaction."""
+    return [*AuditQueueEntry.objects.filter(action=action), *AuditEvent.objects.filter(action=action)]
 
 
 def sha(text: str) -> str:
