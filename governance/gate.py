@@ -8,9 +8,11 @@ was signed, so approvals follow the evidence: any change voids them.
 
 It reads little (seven statements, asserted in tests), each written once as SQL in
 governance.hot_reads and shared with the selectors that record an approval's evidence, and it
-writes two rows (docs/BENCHMARKS.md, "Gate"). On PostgreSQL the checks' six reads (policy,
-requests, signatures, reports, datasets, alerts) go to the database in one round trip
-(`sql_rows.read_ahead`); the checks then ask for them one by one, as everywhere else.
+writes two rows (docs/BENCHMARKS.md, "Gate"): the decision and its event, which on PostgreSQL
+joins the chain in the same transaction when the head is free (`chain_now`, docs/audit-log.md).
+On PostgreSQL the checks' six reads (policy, requests, signatures, reports, datasets, alerts)
+go to the database in one round trip (`sql_rows.read_ahead`); the checks then ask for them one
+by one, as everywhere else.
 
 Checks that need other apps stay pluggable so that governance imports nothing above it:
 `gate_alert_check_register` takes a function (model version -> message or None) that
