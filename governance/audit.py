@@ -199,16 +199,18 @@ def audit_event_record(
         canonical_json(jsonable(body)),
         correlation_id_get(),
     ]
+    # Forget what the last batch chained: the cache may only ever answer for entries recorded
+    # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
+    global _recently_chained
+    _recently_chained = {}
     # One hand-written INSERT instead of Model.objects.create(): the ORM's query compiler cost
     # more CPU per event than the database did (docs/BENCHMARKS.md).
-    global _recently_chained
     with sql_rows.cursor() as cursor:
         stored = [connection.ops.adapt_datetimefield_value(timestamp), *values[1:]]
         chained = _chain_now(cursor, stored) if chain_now and connection.vendor == "postgresql" else None
         if chained is not None:
             entry = AuditQueueEntry.from_db(connection.alias, _QUEUE_FIELDS, [chained[0], *values])
             entry.chained_seq = chained[1]  # type: ignore[attr-defined]  # read by audit_seq_for_entry
-            _recently_chained = {}
             return entry
         if connection.vendor == "postgresql":
             cursor.execute(_QUEUE_INSERT + " RETURNING id", stored)
@@ -217,9 +219,6 @@ def audit_event_record(
             cursor.execute(_QUEUE_INSERT, stored)
             pk = cursor.lastrowid
     entry = AuditQueueEntry.from_db(connection.alias, _QUEUE_FIELDS, [pk, *values])
-    # Forget what the last batch chained: the cache may only ever answer for entries recorded
-    # before that batch ran, never for an id a reset sequence (a test flush, a restore) re-issued.
-    _recently_chained = {}
     transaction.on_commit(functools.partial(audit_log_sequence, entry_ids=[pk]))
     return entry
 
