@@ -17,6 +17,8 @@ REASON_REQUIRED = "A rejection needs a reason."
 NOT_APPROVABLE = "{model} is of the {tier} risk tier, which can never be approved for deployment."
 ENVIRONMENT_NOT_COVERED = ("The {tier} policy v{version} does not cover environment {environment!r}; "
                            "it covers {covered}.")
+ENVIRONMENT_UNKNOWN = ("Unknown environment {environment!r}: this installation deploys to {known} "
+                       "(ATTEST_ENVIRONMENTS; names are case-sensitive).")
 REQUEST_ALREADY_OPEN = "Request #{pk} for the same target is already pending."
 ACTION_FORBIDDEN = "{user} may not {action}."
 RETRAINING_NOT_APPROVED = "Retraining {model} from its live version {parent} needs an approved retraining request."
@@ -64,6 +66,11 @@ def environment_not_covered(*, policy: Any, environment: str) -> ApplicationErro
     message = ENVIRONMENT_NOT_COVERED.format(tier=policy.risk_tier, version=policy.version,
                                              environment=environment, covered=", ".join(policy.environments))
     return ApplicationError(message, code="environment_not_covered", fields={"environment": [message]})
+
+
+def environment_unknown(*, environment: str, known: Any, field: str = "environment") -> ApplicationError:
+    message = ENVIRONMENT_UNKNOWN.format(environment=environment, known=", ".join(known))
+    return ApplicationError(message, code="environment_unknown", fields={field: [message]})
 
 
 def request_already_open(*, pk: int) -> ConflictError:

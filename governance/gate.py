@@ -155,6 +155,14 @@ def _valid_approvals(ctx: GateContext) -> list[Signature]:
 
 # --- the checks: each returns (passed, message) -----------------------------------------------------
 
+def _not_covered(ctx: GateContext) -> str:
+    """Why a check that only a covering policy asks for passes: says so, so that a pass is never read as
+    "measured and fine" (an environment outside the policy needs no approval, reports or thresholds)."""
+    if not ctx.policy.approvable:
+        return f"Not checked: the {ctx.policy.risk_tier} risk tier can never be approved (see approval_missing)."
+    return f"Not checked: {ctx.policy} does not cover {ctx.environment!r}."
+
+
 def check_approval_missing(ctx: GateContext) -> tuple[bool, str]:
     policy, approved = ctx.policy, ctx.approved
     if not policy.approvable:
@@ -183,7 +191,9 @@ def check_approval_missing(ctx: GateContext) -> tuple[bool, str]:
 
 def check_approval_expired(ctx: GateContext) -> tuple[bool, str]:
     approved = ctx.approved
-    if not ctx.covered or approved is None:
+    if not ctx.covered:
+        return True, _not_covered(ctx)
+    if approved is None:
         return True, "No approval to age."
     if approved.decided_at is None:
         # Every approval records when it was decided; a row without that time cannot be aged, so it
@@ -197,7 +207,7 @@ def check_approval_expired(ctx: GateContext) -> tuple[bool, str]:
 
 def check_signer_role_missing(ctx: GateContext) -> tuple[bool, str]:
     if not ctx.covered:
-        return True, "No signatures required."
+        return True, _not_covered(ctx)
     counts: dict[str, int] = {}
     for signature in _valid_approvals(ctx):
         counts[signature.role] = counts.get(signature.role, 0) + 1
@@ -216,7 +226,9 @@ def _reports_by_kind(ctx: GateContext) -> dict[str, dict[str, Any]]:
 
 
 def check_report_missing(ctx: GateContext) -> tuple[bool, str]:
-    if not ctx.covered or not ctx.policy.required_reports:
+    if not ctx.covered:
+        return True, _not_covered(ctx)
+    if not ctx.policy.required_reports:
         return True, "No reports required."
     present = _reports_by_kind(ctx)
     missing = [kind for kind in ctx.policy.required_reports if kind not in present]
@@ -227,7 +239,7 @@ def check_report_missing(ctx: GateContext) -> tuple[bool, str]:
 
 def check_report_stale(ctx: GateContext) -> tuple[bool, str]:
     if not ctx.covered:
-        return True, "No reports required."
+        return True, _not_covered(ctx)
     if ctx.approved is not None and ctx.evidence is not None and "reports" in ctx.changed:
         return False, f"The reports changed after approval #{ctx.approved.pk} was signed."
     stale = []
@@ -260,7 +272,9 @@ def _headline_value(results: dict[str, Any], metric: str, *, exclude_small: bool
 
 def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     thresholds = ctx.policy.thresholds
-    if not ctx.covered or not ({DP_RATIO_MIN, EO_DIFFERENCE_MAX} & set(thresholds)):
+    if not ctx.covered:
+        return True, _not_covered(ctx)
+    if not ({DP_RATIO_MIN, EO_DIFFERENCE_MAX} & set(thresholds)):
         return True, "No fairness thresholds."
     report = _reports_by_kind(ctx).get("fairness")
     if report is None:
@@ -282,7 +296,9 @@ def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
 
 def check_performance_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     thresholds = ctx.policy.thresholds
-    if not ctx.covered or METRIC_MIN not in thresholds:
+    if not ctx.covered:
+        return True, _not_covered(ctx)
+    if METRIC_MIN not in thresholds:
         return True, "No performance threshold."
     metric = thresholds.get(METRIC, "accuracy")
     value, source = (ctx.model_version.metrics or {}).get(metric), ""
@@ -322,8 +338,10 @@ def check_model_version_archived(ctx: GateContext) -> tuple[bool, str]:
 
 def check_retraining_not_approved(ctx: GateContext) -> tuple[bool, str]:
     mv = ctx.model_version
-    if mv.parent_id is None or not ctx.covered:
-        return True, "Not a retrained version." if mv.parent_id is None else "No approval required."
+    if mv.parent_id is None:
+        return True, "Not a retrained version."
+    if not ctx.covered:
+        return True, _not_covered(ctx)
     request = retraining_approval_for(model=mv.model, at=mv.created_at)
     if request is None:
         return False, f"{mv} is a retrain without an approved retraining request before it was registered."
@@ -373,12 +391,14 @@ def gate_evaluate(*, actor: Any, model_name: str, version: int, environment: str
     Unknown model or version, or another team's (unless the actor holds a governance role):
     404 `not_found`; a role that may not ask: 403 `permission_denied`. Nothing is written then.
     """
+    from governance.environments import environment_require_known
     from governance.errors import action_forbidden, not_found
     from governance.permissions import Action, user_can, user_reads_all
     from governance.selectors import VERSION_NOT_FOUND, model_version_get
 
     if not user_can(actor, Action.GATE_EVALUATE):
         raise action_forbidden(user=actor, action="ask the gate")
+    environment_require_known(environment)
     # The version, its model and the actor's membership of the model's team in one statement;
     # model_version_get() only when it is missing, for its 404 naming the model or the version.
     found = hot_reads.version_with_membership(model_name=model_name, version=version, user_id=actor.pk)

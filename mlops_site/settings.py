@@ -136,6 +136,11 @@ FILE_UPLOAD_TEMP_DIR = None
 ATTEST_MAX_UPLOAD_BYTES = env_int("ATTEST_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("ATTEST_MAX_JSON_BYTES", 5 * 1024 * 1024)
 
+# The environments models are deployed to. The gate, deployments, approval requests, policies and
+# drift monitors refuse any other name (400 `environment_unknown`), so that a typo or a capital letter
+# ("Production") cannot reach an environment no policy covers (governance/environments.py).
+ATTEST_ENVIRONMENTS = tuple(env_list("ATTEST_ENVIRONMENTS", ["dev", "shadow", "staging", "production"]))
+
 # Types skops may instantiate when it loads a model. Comes from here, never from the upload.
 ATTEST_SKOPS_TRUSTED_TYPES = env_list(
     "ATTEST_SKOPS_TRUSTED_TYPES",

@@ -21,6 +21,7 @@ from django.utils import timezone
 from governance import errors
 from governance.audit import AuditAction, audit_event_record
 from governance.canonical import canonical_bytes
+from governance.environments import environment_require_known
 from governance.models import ApprovalPolicy, ApprovalRequest, Signature
 from governance.permissions import Action, user_can, user_roles
 from governance.selectors import (
@@ -159,6 +160,8 @@ def approval_request_open(*, actor: Any, kind: str, model_version: Any = None, e
         raise errors.invalid("A retraining request names a model.", field="model")
     if not user_can(actor, Action.APPROVAL_REQUEST, model):
         raise errors.action_forbidden(user=actor, action=f"request approvals for {model}")
+    if kind == Kind.DEPLOYMENT:
+        environment_require_known(environment)
     policy = policy_current(risk_tier=model.risk_tier)
     if not policy.approvable:
         raise errors.not_approvable(model=model, tier=model.risk_tier)

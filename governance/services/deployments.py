@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from governance import errors
 from governance.audit import AuditAction, audit_event_record
+from governance.environments import environment_require_known
 from governance.gate import gate_checks_compute
 from governance.models import Deployment, GateDecision
 from governance.permissions import Action, user_can
@@ -36,6 +37,7 @@ def deployment_record(*, actor: Any, model_version: Any, environment: str, decis
     """
     if not user_can(actor, Action.DEPLOYMENT_RECORD, model_version):
         raise errors.action_forbidden(user=actor, action=f"deploy {model_version}")
+    environment_require_known(environment)
     # Serialise deployments of one model, so "previous" is the one really replaced.
     RegisteredModel.objects.select_for_update().filter(pk=model_version.model_id).first()
     decision = GateDecision.objects.select_for_update().filter(decision_id=decision_id).first()

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from governance.audit import AuditAction, audit_event_record
+from governance.environments import environment_require_known
 from governance.errors import action_forbidden, invalid
 from governance.models import ApprovalPolicy
 from governance.permissions import Action, user_can
@@ -39,6 +40,10 @@ def policy_update(*, actor: Any, risk_tier: str, changes: dict[str, Any], reason
                       field=unknown[0])
     if not reason or not reason.strip():
         raise invalid("A policy change needs a reason.", code="reason_required", field="reason")
+    environments = changes.get("environments")
+    if isinstance(environments, list):  # not a list of names: the model's clean() says so
+        for environment in environments:
+            environment_require_known(environment, field="environments")
     # Lock the tier's current row so two editors cannot both create version n+1.
     current = policy_current(risk_tier=risk_tier)
     current = ApprovalPolicy.objects.select_for_update().get(pk=current.pk)

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from governance.audit import AuditAction, audit_event_record
+from governance.environments import environment_require_known
 from monitoring import errors
 from monitoring.access import can_manage_monitor
 from monitoring.models import DriftMonitor, Severity
@@ -120,6 +121,7 @@ def drift_monitor_create(*, actor: Any, model_version: ModelVersion, environment
     environment = (environment or "").strip() if isinstance(environment, str) else ""
     if not environment or len(environment) > 50 or not environment.isprintable():
         raise errors.invalid(ENVIRONMENT_INVALID, field="environment")
+    environment_require_known(environment)
     _settings_check({"drift_share": drift_share, "interval_minutes": interval_minutes,
                      "breach_severity": breach_severity, "metric_tolerance": metric_tolerance,
                      "fairness_tolerance": fairness_tolerance})

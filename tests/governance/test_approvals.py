@@ -131,7 +131,7 @@ def test_unacceptable_tier_is_never_approvable():
 def test_environment_outside_the_policy_is_refused():
     world = World("limited")
     with pytest.raises(ApplicationError) as caught:
-        open_deployment(world, environment="moon")
+        open_deployment(world, environment="dev")
     assert caught.value.code == "environment_not_covered"
 
 

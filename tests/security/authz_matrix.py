@@ -200,8 +200,8 @@ def _monitoring_hook(own: Side, foreign: Side, users: dict) -> None:
 
     for side in (own, foreign):
         with transaction.atomic():
-            monitor = drift_monitor_create(actor=side.owner, model_version=side.model_version, environment="prod",
-                                           breach_severity="warning")
+            monitor = drift_monitor_create(actor=side.owner, model_version=side.model_version,
+                                           environment="production", breach_severity="warning")
             batch, _ = monitoring_batch_ingest(actor=side.owner, monitor=monitor, check_on_commit=False,
                                                file=ContentFile(b"age,approved\n33,1\n47,0\n", name="b.csv"))
         drift_check_run(monitor=monitor, batch=batch)
@@ -233,7 +233,7 @@ WORLD_HOOKS.append(_monitoring_hook)
 ROWS.update({
     ("GET", "/api/v1/monitors/"): Row(REGISTRY_READ, "monitor", kind="list"),
     ("POST", "/api/v1/monitors/"): Row(REGISTRY_READ, kind="create", permitted=_MONITOR_WRITERS, body=lambda s, w: {
-        "model_version": s.model_version.pk, "environment": "matrix"}, note="team or alert.manage"),
+        "model_version": s.model_version.pk, "environment": "staging"}, note="team or alert.manage"),
     ("GET", "/api/v1/monitors/{id}/"): Row(REGISTRY_READ, "monitor"),
     ("PATCH", "/api/v1/monitors/{id}/"): Row(REGISTRY_READ, "monitor", permitted=_MONITOR_WRITERS,
                                               body=lambda s, w: {"drift_share": 0.4, "reason": "security matrix"},
