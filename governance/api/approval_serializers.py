@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from governance.gate import CHECK_CODES
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, Signature
+from mlops_site.common.api.fields import ID_MAX, VERSION_MAX
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
@@ -13,12 +14,12 @@ ENVIRONMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,49}$"
 
 class ApprovalRequestOpenInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ApprovalRequest.Kind.choices)
-    model_version = serializers.IntegerField(required=False, min_value=1)
+    model_version = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     environment = serializers.RegexField(ENVIRONMENT_PATTERN, required=False)
     model = serializers.CharField(required=False, max_length=150)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=5000, default="")
-    dataset_versions = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                             max_length=100, default=list)
+    dataset_versions = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=ID_MAX),
+                                             required=False, max_length=100, default=list)
 
     def validate(self, attrs):
         if attrs["kind"] == ApprovalRequest.Kind.DEPLOYMENT:
@@ -61,14 +62,14 @@ class PolicyUpdateInputSerializer(serializers.Serializer):
 
 class GateInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=150)
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX)
     environment = serializers.RegexField(ENVIRONMENT_PATTERN)
     artifact_sha256 = serializers.RegexField(SHA256_PATTERN)
 
 
 class DeploymentRecordInputSerializer(serializers.Serializer):
     model = serializers.CharField(max_length=150)
-    version = serializers.IntegerField(min_value=1)
+    version = serializers.IntegerField(min_value=1, max_value=VERSION_MAX)
     environment = serializers.RegexField(ENVIRONMENT_PATTERN)
     decision_id = serializers.UUIDField()
 

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from mlops_site.common.api.fields import ID_MAX
 from monitoring.models import AlertSignature, ComplianceAlert, DriftMonitor, DriftResult, MonitoringBatch, Severity
 
 
@@ -12,9 +13,9 @@ class FeatureSpecSerializer(serializers.Serializer):
 
 
 class DriftMonitorCreateInputSerializer(serializers.Serializer):
-    model_version = serializers.IntegerField()
+    model_version = serializers.IntegerField(min_value=1, max_value=ID_MAX)
     environment = serializers.CharField(max_length=50)
-    reference = serializers.IntegerField(required=False, allow_null=True,
+    reference = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=ID_MAX,
                                          help_text="Dataset version id; default: the version's training data.")
     features = FeatureSpecSerializer(many=True, required=False, allow_null=True,
                                      help_text="Default: the model's input features.")

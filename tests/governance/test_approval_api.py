@@ -214,3 +214,13 @@ def test_ci_service_reads_no_approvals_but_is_told_it_never_signs():
     assert ci.get(f"{REQUESTS}{body['id']}/").status_code == 404
     assert ci.post(sign_url(999999), {"password": PASSWORD, "meaning": "approve"},
                    format="json").json()["error"]["code"] == "signature_not_allowed"
+
+
+@pytest.mark.parametrize("field,value", [("model_version", 2**63), ("dataset_versions", [2**63])])
+def test_an_id_past_the_columns_range_is_400_not_an_overflow(field, value):
+    world = World("limited")
+    body = {"kind": "deployment", "model_version": world.v1.pk, "environment": "production", field: value}
+    response = as_user(world.engineer).post(REQUESTS, body, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert not ApprovalRequest.objects.exists()

@@ -88,6 +88,9 @@ def test_unknown_model_or_version_is_404_with_the_error_body():
     {"model": "credit", "version": 1, "environment": "production", "artifact_sha256": "XYZ"},
     {"model": "credit", "version": 1, "environment": "../prod", "artifact_sha256": "a" * 64},
     {"model": "credit", "version": 0, "environment": "production", "artifact_sha256": "a" * 64},
+    # Past the column's range: once an OverflowError in the driver, i.e. a 500.
+    {"model": "credit", "version": 2**63, "environment": "production", "artifact_sha256": "a" * 64},
+    {"model": "credit", "version": 2**31, "environment": "production", "artifact_sha256": "a" * 64},
 ])
 def test_bad_body_is_400_and_writes_nothing(body):
     world = World("limited")

@@ -95,6 +95,16 @@ def test_an_empty_or_non_tabular_upload_is_400_with_a_code_and_stores_nothing(sh
     assert ingested() == 0
 
 
+@pytest.mark.parametrize("field", ["model_version", "reference"])
+def test_an_id_past_the_columns_range_is_400_not_an_overflow(shop, field):
+    monitors = DriftMonitor.objects.count()
+    body = {"model_version": shop.version.pk, "environment": "staging", field: 2**63}
+    response = client(shop.world.engineer).post(MONITORS, body, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert DriftMonitor.objects.count() == monitors
+
+
 def test_an_empty_records_body_is_400(shop):
     response = client(shop.world.engineer).post(BATCHES, {"monitor": shop.monitor.pk, "records": []}, format="json")
     assert (response.status_code, response.json()["error"]["code"]) == (400, "empty_batch")
