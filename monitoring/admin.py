@@ -16,7 +16,7 @@ Querysets are the API's selectors, so a user reads here what the API would show 
 import datetime as dt
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -32,6 +32,7 @@ from monitoring import selectors
 from monitoring.access import can_handle_alert, can_sign_alert
 from monitoring.models import ComplianceAlert, DriftMonitor, DriftResult, MonitoringBatch, Severity
 from monitoring.services.alerts import (
+    TRANSITIONS,
     alert_signature_verify,
     compliance_alert_acknowledge,
     compliance_alert_dismiss,
@@ -45,22 +46,28 @@ def _utc(value: dt.datetime | None) -> str:
     return "—" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _watched(monitor: DriftMonitor) -> str:
+    return f"{monitor.model_version} @ {monitor.environment}"
+
+
 def _pre(data: Any):
     return format_html('<pre style="white-space: pre-wrap; word-break: break-all; margin: 0">{}</pre>',
                        json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))
 
 
-def drift_chart_png(monitor: DriftMonitor) -> bytes:
+def drift_chart_figure(monitor: DriftMonitor):
     """One panel per watched feature: its statistic per check over time, its threshold, drifted checks in red."""
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     results = list(monitor.results.order_by("-checked_at", "-id")[:CHART_RESULTS])[::-1]
     names = monitor.feature_names
     figure = Figure(figsize=(8, max(2.0, 1.9 * len(names))), dpi=100, layout="constrained")
-    axes = figure.subplots(len(names), 1, squeeze=False)[:, 0]
+    # One time axis for all panels (the same checks), labelled once at the bottom.
+    axes = figure.subplots(len(names), 1, squeeze=False, sharex=True)[:, 0]
     for ax, name in zip(axes, names, strict=True):
         points = []
         for result in results:
@@ -86,9 +93,21 @@ def drift_chart_png(monitor: DriftMonitor) -> bytes:
         else:
             ax.set_ylabel("distance", fontsize=7)
         ax.legend(fontsize=7, loc="upper left")
+    if results:
+        # Matplotlib's default date ticks print "03:53.540000" for checks seconds apart, with no date;
+        # the concise formatter puts the date (and the rest of what the ticks share) in the axis offset.
+        locator = AutoDateLocator(tz=dt.UTC)
+        axes[-1].xaxis.set_major_locator(locator)
+        axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=dt.UTC))
+        axes[-1].xaxis.get_offset_text().set_fontsize(8)
+        axes[-1].set_xlabel("checked at (UTC)", fontsize=7)
     figure.suptitle(f"Drift of {monitor.model_version} @ {monitor.environment}", fontsize=10)
+    return figure
+
+
+def drift_chart_png(monitor: DriftMonitor) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    drift_chart_figure(monitor).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -102,8 +121,9 @@ _MONITOR_FIELDS = (
 
 @admin.register(DriftMonitor)
 class DriftMonitorAdmin(ReadOnlyAdmin):
-    list_display = ["id", "model_version", "environment", "feature_count", "breach_severity", "retrain_on_critical",
-                    "is_active", "last_checked_utc", "active_alerts"]
+    # What an officer scans fits a 1400px window beside the nav and the filters; the configuration
+    # (features, breach severity, retraining) is on the monitor's page.
+    list_display = ["id", "watched", "is_active", "last_checked_utc", "active_alerts"]
     list_filter = ["environment", "breach_severity", "is_active"]
     search_fields = ["model_version__model__name", "environment"]
     fields = readonly_fields = _MONITOR_FIELDS
@@ -115,11 +135,11 @@ class DriftMonitorAdmin(ReadOnlyAdmin):
         return [path("<int:pk>/drift.png", self.admin_site.admin_view(self.chart_view),
                      name="monitoring_driftmonitor_chart"), *super().get_urls()]
 
-    @admin.display(description="features")
-    def feature_count(self, obj: DriftMonitor) -> int:
-        return len(obj.features)
+    @admin.display(description="model @ environment", ordering="model_version__model__name")
+    def watched(self, obj: DriftMonitor) -> str:
+        return _watched(obj)
 
-    @admin.display(description="last checked")
+    @admin.display(description="last checked", ordering="last_checked_at")
     def last_checked_utc(self, obj: DriftMonitor) -> str:
         return _utc(obj.last_checked_at)
 
@@ -165,15 +185,46 @@ class DriftMonitorAdmin(ReadOnlyAdmin):
         return response
 
 
+ACTION_NOT_OFFERED = "You may not %(value)s this alert now."
+_CLOSING = {"resolve": ComplianceAlert.Status.RESOLVED, "dismiss": ComplianceAlert.Status.DISMISSED}
+
+
+def alert_actions_for(user: Any, alert: ComplianceAlert) -> list[str]:
+    """What `user` may do with `alert` in its current state, by the rules the alert services enforce,
+    so that the form offers no step the service would refuse only after it is submitted."""
+    if not can_handle_alert(user, alert):
+        return []
+    allowed = TRANSITIONS[alert.status]
+    actions = ["acknowledge"] if ComplianceAlert.Status.ACKNOWLEDGED in allowed else []
+    if alert.severity != Severity.CRITICAL or can_sign_alert(user):
+        actions += [action for action, status in _CLOSING.items() if status in allowed]
+    return actions
+
+
+def alert_button_label(actions: list[str], *, critical: bool) -> str:
+    """The inbox button: it names the e-signature only to those who may sign."""
+    if not actions:
+        return ""
+    if actions == ["acknowledge"]:
+        return "Acknowledge…"
+    return "Sign off…" if critical else "Handle…"
+
+
 class AlertActionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("acknowledge", "acknowledge"), ("resolve", "resolve"),
-                                        ("dismiss", "dismiss")])
+    action = forms.ChoiceField(error_messages={"invalid_choice": ACTION_NOT_OFFERED})
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
                              help_text="Recorded with the step and in the audit log.")
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
                                required=False, label="your password",
                                help_text="Resolving or dismissing a critical alert is an electronic signature "
                                          "(21 CFR 11.200): a compliance officer re-authenticates.")
+
+    def __init__(self, *args: Any, actions: list[str], signs: bool, **kwargs: Any) -> None:
+        """`actions` from alert_actions_for; `signs`: a closing step here is an e-signature (asks the password)."""
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["action"]).choices = [(action, action) for action in actions]
+        if not signs:
+            del self.fields["password"]
 
 
 class AlertStatusFilter(admin.SimpleListFilter):
@@ -203,8 +254,8 @@ _ALERT_FIELDS = (
 
 @admin.register(ComplianceAlert)
 class ComplianceAlertAdmin(ReadOnlyAdmin):
-    list_display = ["id", "severity_badge", "status", "kind", "model", "title", "repeat_count", "assigned_team",
-                    "last_seen_utc"]
+    # The kind and the team are in the title and the filters, and on the alert's page.
+    list_display = ["id", "severity_badge", "status", "model", "title", "repeat_count", "last_seen_utc"]
     list_filter = [AlertStatusFilter, "severity", "kind"]
     search_fields = ["title", "model__name", "mlflow_name", "mlflow_alias"]
     fields = readonly_fields = _ALERT_FIELDS
@@ -216,7 +267,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
         # The act link is a control: shown only to whoever may act on this alert (never the auditor,
         # who reads everything and writes nothing), like the button on top of the page.
         fields = super().get_fields(request, obj)
-        if obj is None or not can_handle_alert(request.user, obj):
+        if obj is None or not alert_actions_for(request.user, obj):
             fields = [f for f in fields if f != "act_link"]
         return fields
 
@@ -274,8 +325,8 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
                         key=lambda a: (rank[a.severity], -a.last_seen_at.timestamp()))
         rows = [{"alert": a, "last_seen": _utc(a.last_seen_at),
                  "url": reverse("admin:monitoring_compliancealert_act", args=[a.pk]),
-                 "may_handle": can_handle_alert(request.user, a),
-                 "needs_signature": a.severity == Severity.CRITICAL} for a in alerts]
+                 "button": alert_button_label(alert_actions_for(request.user, a),
+                                              critical=a.severity == Severity.CRITICAL)} for a in alerts]
         return TemplateResponse(request, "admin/monitoring/compliancealert/inbox.html", {
             **self.admin_site.each_context(request), "title": "Alerts inbox", "rows": rows, "opts": self.model._meta,
             "can_sign": can_sign_alert(request.user)})
@@ -284,7 +335,10 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
         alert = self.get_queryset(request).filter(pk=pk).first()
         if alert is None:
             raise Http404("No such alert.")
-        form = AlertActionForm(request.POST or None)
+        actions = alert_actions_for(request.user, alert)
+        critical = alert.severity == Severity.CRITICAL
+        form = AlertActionForm(request.POST or None, actions=actions,
+                               signs=critical and any(action in _CLOSING for action in actions))
         refusal = None
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -294,7 +348,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
                 else:
                     service = compliance_alert_resolve if data["action"] == "resolve" else compliance_alert_dismiss
                     service(actor=request.user, alert=alert, reason=data["reason"],
-                            password=data["password"] or None)
+                            password=data.get("password") or None)
             except ApplicationError as exc:
                 refusal = exc
             else:
@@ -303,23 +357,28 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/monitoring/compliancealert/act.html", {
             **self.admin_site.each_context(request), "title": f"Alert #{alert.pk}", "alert": alert, "form": form,
             "refusal": refusal, "opts": self.model._meta, "may_handle": can_handle_alert(request.user, alert),
-            "may_sign": can_sign_alert(request.user), "critical": alert.severity == Severity.CRITICAL,
+            "actions": actions, "may_sign": can_sign_alert(request.user), "critical": critical,
             "evidence_json": json.dumps(alert.evidence, indent=2, sort_keys=True, default=str),
             "printed_name": user_printed_name(request.user)})
 
 
 @admin.register(MonitoringBatch)
 class MonitoringBatchAdmin(ReadOnlyAdmin):
-    list_display = ["id", "monitor", "format", "row_count", "short_sha", "has_labels", "findings", "received_at"]
+    # Format, hash and labels are on the batch's page.
+    list_display = ["id", "watched", "received_utc", "row_count", "findings"]
     list_filter = ["format", "source", "has_labels"]
     search_fields = ["sha256"]
 
     def get_queryset(self, request):
         return selectors.monitoring_batch_list(user=request.user)
 
-    @admin.display(description="sha256")
-    def short_sha(self, obj: MonitoringBatch) -> str:
-        return obj.sha256[:16] + "…"
+    @admin.display(description="model @ environment")
+    def watched(self, obj: MonitoringBatch) -> str:
+        return _watched(obj.monitor)
+
+    @admin.display(description="received", ordering="received_at")
+    def received_utc(self, obj: MonitoringBatch) -> str:
+        return _utc(obj.received_at)
 
     @admin.display(description="data-quality findings")
     def findings(self, obj: MonitoringBatch) -> str:
@@ -328,12 +387,33 @@ class MonitoringBatchAdmin(ReadOnlyAdmin):
 
 @admin.register(DriftResult)
 class DriftResultAdmin(ReadOnlyAdmin):
-    list_display = ["id", "monitor", "batch", "dataset_drift", "drift_share", "drifted", "severity", "checked_at"]
+    # The batch, per-feature statistics and concept/fairness drift are on the result's page.
+    list_display = ["id", "watched", "checked_utc", "drift", "share", "drifted", "severity_display"]
     list_filter = ["dataset_drift", "severity"]
 
     def get_queryset(self, request):
         return selectors.drift_result_list(user=request.user)
 
+    @admin.display(description="model @ environment")
+    def watched(self, obj: DriftResult) -> str:
+        return _watched(obj.monitor)
+
+    @admin.display(description="checked", ordering="checked_at")
+    def checked_utc(self, obj: DriftResult) -> str:
+        return _utc(obj.checked_at)
+
+    @admin.display(description="drift", boolean=True, ordering="dataset_drift")
+    def drift(self, obj: DriftResult) -> bool:
+        return obj.dataset_drift
+
+    @admin.display(description="drift share", ordering="drift_share")
+    def share(self, obj: DriftResult) -> str:
+        return f"{obj.drift_share:.0%}"
+
     @admin.display(description="drifted features")
     def drifted(self, obj: DriftResult) -> str:
         return ", ".join(obj.drifted_features) or "—"
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_display(self, obj: DriftResult) -> str:
+        return obj.severity or "—"

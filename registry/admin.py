@@ -12,6 +12,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from governance.permissions import Action, user_can
+from mlops_site.common.admin import AuditHistoryMixin
 from mlops_site.common.errors import ApplicationError
 from registry import selectors, services
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel, Team
@@ -21,7 +23,7 @@ ADMIN_ARCHIVE_REASON = "Archived in the admin by {user}."
 _viewer: contextvars.ContextVar = contextvars.ContextVar("registry_admin_viewer", default=None)
 
 
-class _ServiceAdmin(admin.ModelAdmin):
+class _ServiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """No deletes; nothing changes an existing row except the archive action."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -45,6 +47,11 @@ class _ServiceAdmin(admin.ModelAdmin):
             teams = Team.objects.all()
             kwargs["queryset"] = teams if request.user.is_superuser else teams.filter(members=request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_archive_permission(self, request) -> bool:
+        # Django's model perms don't say who writes the registry (every role views it); the matrix does.
+        # Team membership is object-level and stays with the archive services.
+        return user_can(request.user, Action.REGISTRY_WRITE)
 
     def _archive_selected(self, request, queryset, service, kwarg: str) -> None:
         reason = ADMIN_ARCHIVE_REASON.format(user=request.user.get_username())
@@ -123,7 +130,7 @@ class DatasetAdmin(_ServiceAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         pass
 
-    @admin.action(description=_("Archive selected datasets"))
+    @admin.action(permissions=["archive"], description=_("Archive selected datasets"))
     def archive_selected(self, request, queryset) -> None:
         self._archive_selected(request, queryset, services.dataset_archive, "dataset")
 
@@ -146,7 +153,7 @@ class DatasetVersionAdmin(_ServiceAdmin):
     def short_sha256(self, obj: DatasetVersion) -> str:
         return obj.sha256[:12] + "…"
 
-    @admin.action(description=_("Archive selected dataset versions"))
+    @admin.action(permissions=["archive"], description=_("Archive selected dataset versions"))
     def archive_selected(self, request, queryset) -> None:
         self._archive_selected(request, queryset, services.dataset_version_archive, "dataset_version")
 
@@ -177,7 +184,7 @@ class RegisteredModelAdmin(_ServiceAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         pass
 
-    @admin.action(description=_("Archive selected models"))
+    @admin.action(permissions=["archive"], description=_("Archive selected models"))
     def archive_selected(self, request, queryset) -> None:
         self._archive_selected(request, queryset, services.model_archive, "model")
 
@@ -305,6 +312,6 @@ class ModelVersionAdmin(_ServiceAdmin):
         finally:
             _viewer.reset(token)
 
-    @admin.action(description=_("Archive selected model versions"))
+    @admin.action(permissions=["archive"], description=_("Archive selected model versions"))
     def archive_selected(self, request, queryset) -> None:
         self._archive_selected(request, queryset, services.model_version_archive, "model_version")

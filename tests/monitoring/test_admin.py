@@ -2,13 +2,19 @@
 an alert through the services (a critical one with the officer's password), read-only evidence."""
 
 import io
+import re
 
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from matplotlib.dates import ConciseDateFormatter
 from PIL import Image
 
+from governance.models import AuditQueueEntry
+from governance.services.approvals import approval_request_withdraw
+from monitoring.admin import drift_chart_figure
 from monitoring.models import AlertSignature, ComplianceAlert, DriftResult, MonitoringBatch
+from monitoring.services.alerts import compliance_alert_acknowledge
 from monitoring.services.checks import drift_check_run
 from tests.governance.workflow_factories import PASSWORD, person
 from tests.monitoring.conftest import sample
@@ -81,7 +87,7 @@ def test_an_engineer_may_acknowledge_but_not_sign_and_the_auditor_only_reads(sho
     url = reverse("admin:monitoring_compliancealert_act", args=[alert.pk])
     engineer = login(shop.world.engineer)
     refused = engineer.post(url, {"action": "resolve", "reason": "fine", "password": PASSWORD})
-    assert "signer_role_missing" in refused.content.decode()
+    assert refused.context["form"].errors == {"action": ["You may not resolve this alert now."]}
     assert engineer.post(url, {"action": "acknowledge", "reason": "on it"}).status_code == 302
     auditor = login(shop.world.auditor)
     assert auditor.get(reverse("admin:monitoring_compliancealert_change", args=[alert.pk])).status_code == 200
@@ -100,3 +106,116 @@ def test_batches_and_results_are_read_only_in_the_admin(shop):
     assert client.post(reverse("admin:monitoring_driftresult_delete", args=[result.pk]), {"post": "yes"}
                        ).status_code == 403
     assert DriftResult.objects.count() == 1
+
+
+def test_the_drift_chart_time_axis_is_labelled_and_dated(shop, tmp_path):
+    # given: two checks seconds apart (where matplotlib's default ticks read "03:53.540000", with no date)
+    drift_check_run(monitor=shop.monitor, batch=ingest(shop, sample(300, seed=4)))
+    drifted(shop)
+    checked = DriftResult.objects.latest("checked_at").checked_at
+    # when
+    figure = drift_chart_figure(shop.monitor)
+    figure.savefig(tmp_path / "drift.png", format="png")  # draws: tick labels exist after this
+    # then
+    bottom = figure.axes[len(shop.monitor.feature_names) - 1]
+    assert bottom.get_xlabel() == "checked at (UTC)"
+    assert isinstance(bottom.xaxis.get_major_formatter(), ConciseDateFormatter)
+    ticks = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
+    assert ticks and not [t for t in ticks if re.search(r"\.\d{6}", t)]
+    assert checked.strftime("%Y-%b-%d") in bottom.xaxis.get_offset_text().get_text()
+
+
+def test_a_risk_officer_is_offered_only_acknowledge_on_a_critical_alert(shop):
+    # given
+    alert = drifted(shop)
+    url = reverse("admin:monitoring_compliancealert_act", args=[alert.pk])
+    risk = login(shop.world.risk)
+    queued = AuditQueueEntry.objects.count()
+    # when
+    page = risk.get(url)
+    refused = risk.post(url, {"action": "dismiss", "reason": "not ours", "password": PASSWORD})
+    # then
+    assert page.context["form"].fields["action"].choices == [("acknowledge", "acknowledge")]
+    assert "password" not in page.context["form"].fields
+    html = page.content.decode()
+    assert 'type="password"' not in html and 'value="resolve"' not in html and 'value="dismiss"' not in html
+    assert refused.context["form"].errors == {"action": ["You may not dismiss this alert now."]}
+    alert.refresh_from_db()
+    assert alert.status == "open"
+    assert AuditQueueEntry.objects.count() == queued
+    assert not AlertSignature.objects.exists()
+
+
+def test_a_compliance_officer_is_offered_every_step_and_the_password(shop):
+    alert = drifted(shop)
+    page = login(shop.world.compliance).get(reverse("admin:monitoring_compliancealert_act", args=[alert.pk]))
+    assert [c for c, _ in page.context["form"].fields["action"].choices] == ["acknowledge", "resolve", "dismiss"]
+    assert "password" in page.context["form"].fields
+
+
+def test_a_risk_officer_has_nothing_left_to_do_with_an_acknowledged_critical_alert(shop):
+    alert = drifted(shop)
+    compliance_alert_acknowledge(actor=shop.world.risk, alert=alert, reason="Looking into it.")
+    risk = login(shop.world.risk)
+    page = risk.get(reverse("admin:monitoring_compliancealert_act", args=[alert.pk])).content.decode()
+    assert "<form method=\"post\">" not in page
+    assert "there is nothing more you can do with it" in page
+    inbox = risk.get(reverse("admin:monitoring_compliancealert_inbox")).content.decode()
+    assert reverse("admin:monitoring_compliancealert_act", args=[alert.pk]) not in inbox
+
+
+def test_the_inbox_button_says_acknowledge_to_who_cannot_sign(shop):
+    alert = drifted(shop)
+    act = reverse("admin:monitoring_compliancealert_act", args=[alert.pk])
+    risk = login(shop.world.risk).get(reverse("admin:monitoring_compliancealert_inbox")).content.decode()
+    officer = login(shop.world.compliance).get(reverse("admin:monitoring_compliancealert_inbox")).content.decode()
+    assert f'<a class="button" href="{act}">Acknowledge…</a>' in risk
+    assert f'<a class="button" href="{act}">Sign off…</a>' in officer
+
+
+def test_the_alert_page_shows_the_retraining_request_status_as_it_is(shop):
+    # given: the critical alert opened retraining request, then it was withdrawn
+    alert = drifted(shop)
+    request = alert.retraining_request
+    approval_request_withdraw(actor=shop.world.compliance, request=request, reason="Data fixed upstream.")
+    client = login(shop.world.compliance)
+    # when
+    html = client.get(reverse("admin:monitoring_compliancealert_act", args=[alert.pk])).content.decode()
+    # then
+    assert '<span id="retraining-status">withdrawn</span>' in html
+    assert "pending sign-off" not in html
+
+
+def test_the_alert_page_says_pending_sign_off_while_the_request_is_pending(shop):
+    alert = drifted(shop)
+    html = login(shop.world.compliance).get(
+        reverse("admin:monitoring_compliancealert_act", args=[alert.pk])).content.decode()
+    assert '<span id="retraining-status">pending sign-off</span>' in html
+
+
+def test_the_alert_list_links_to_the_inbox(shop):
+    drifted(shop)
+    for user in (shop.world.compliance, shop.world.auditor):
+        html = login(user).get(reverse("admin:monitoring_compliancealert_changelist")).content.decode()
+        assert f'<a href="{reverse("admin:monitoring_compliancealert_inbox")}">Alerts inbox</a>' in html
+
+
+def test_history_of_an_alert_and_its_retraining_request_is_their_audit_trail(shop, audit_flush):
+    # given
+    alert = drifted(shop)
+    compliance_alert_acknowledge(actor=shop.world.compliance, alert=alert, reason="Looking into it.")
+    audit_flush()
+    client = login(shop.world.compliance)
+    # when
+    to_alert = client.get(reverse("admin:monitoring_compliancealert_history", args=[alert.pk]))
+    to_request = client.get(reverse("admin:governance_approvalrequest_history", args=[alert.retraining_request_id]))
+    # then
+    assert to_alert.status_code == 302
+    assert to_alert["Location"] == (f"/admin/governance/auditevent/?object_type=monitoring.compliancealert"
+                                    f"&object_id={alert.pk}")
+    trail = client.get(to_alert["Location"]).context["cl"].result_list
+    assert [e.action for e in trail] == ["monitoring.alert.acknowledged", "monitoring.alert.raised"]
+    assert to_request["Location"] == (f"/admin/governance/auditevent/?object_type=governance.approvalrequest"
+                                      f"&object_id={alert.retraining_request_id}")
+    trail = client.get(to_request["Location"]).context["cl"].result_list
+    assert [e.action for e in trail] == ["governance.approval.requested"]

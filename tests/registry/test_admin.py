@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from registry import services
 from registry.models import Dataset, Team
 from tests.registry.conftest import audit_total
 
@@ -85,3 +86,83 @@ def test_team_add_and_membership_changes_go_through_services(admin_client_for, m
     assert list(team.members.values_list("username", flat=True)) == ["emil"]
     assert new_actions(since) == ["registry.team.created", "registry.team.member_added",
                                   "registry.team.member_added", "registry.team.member_removed"]
+
+
+REGISTRY_LISTS = ["dataset", "datasetversion", "registeredmodel", "modelversion"]
+
+
+def staff_client(user) -> Client:
+    type(user).objects.filter(pk=user.pk).update(is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("role", ["auditor", "model_validator", "compliance_officer", "risk_officer"])
+def test_archive_is_not_offered_to_roles_that_may_not_write_the_registry(make_user, team, model_version, role):
+    # given: a role that reads the whole registry but may not write it (docs/roles.md), even on the team
+    reader = make_user(f"reader-{role}", roles=[role])
+    team.members.add(reader)
+    client = staff_client(reader)
+    for name in REGISTRY_LISTS:
+        # when
+        response = client.get(f"/admin/registry/{name}/")
+        # then
+        assert response.status_code == 200, name
+        assert response.context["cl"].result_count == 1, name
+        assert 'value="archive_selected"' not in response.content.decode(), name
+
+
+def test_archive_is_offered_to_a_registry_writer(alice, model_version):
+    client = staff_client(alice)
+    for name in REGISTRY_LISTS:
+        assert 'value="archive_selected"' in client.get(f"/admin/registry/{name}/").content.decode(), name
+
+
+def test_an_auditor_posting_archive_anyway_changes_nothing(make_user, team, model_version):
+    # given
+    auditor = make_user("aud", roles=["auditor"])
+    client = staff_client(auditor)
+    events = audit_total()
+    # when
+    response = client.post("/admin/registry/modelversion/", {"action": "archive_selected",
+                                                            "_selected_action": [model_version.pk]}, follow=True)
+    # then
+    model_version.refresh_from_db()
+    assert model_version.archived_at is None
+    assert response.status_code == 200
+    assert audit_total() == events
+    assert [str(m) for m in response.context["messages"]] == []  # no misleading team-membership refusal
+
+
+def test_history_of_a_registry_object_is_its_audit_trail(make_user, model_version, audit_flush):
+    # given: the version was registered and archived through the services, both audit-logged
+    officer = make_user("comp", roles=["compliance_officer"])
+    services.model_version_archive(actor=None, model_version=model_version, reason="superseded")
+    audit_flush()
+    client = staff_client(officer)
+    # when
+    response = client.get(f"/admin/registry/modelversion/{model_version.pk}/history/")
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == (f"/admin/governance/auditevent/?object_type=registry.modelversion"
+                                    f"&object_id={model_version.pk}")
+    trail = client.get(response["Location"])
+    assert trail.status_code == 200
+    assert [e.action for e in trail.context["cl"].result_list] == ["registry.model_version.archived",
+                                                                  "registry.model_version.registered"]
+
+
+def test_history_for_a_user_who_does_not_read_the_audit_log_says_so(alice, model_version):
+    client = staff_client(alice)
+    response = client.get(f"/admin/registry/modelversion/{model_version.pk}/history/", follow=True)
+    assert response.redirect_chain == [(f"/admin/registry/modelversion/{model_version.pk}/change/", 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        "This object's history is the audit log, which your role does not read."]
+
+
+def test_history_of_a_missing_object_is_not_found(make_user, model_version):
+    client = staff_client(make_user("comp", roles=["compliance_officer"]))
+    response = client.get(f"/admin/registry/modelversion/{model_version.pk + 1000}/history/")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
