@@ -12,6 +12,7 @@ the CLI works in any CI image with Python.
 import argparse
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -76,19 +77,64 @@ def _sha256(path: str, show: bool) -> str:
         raise CliError(exc.message) from exc
 
 
+class _NonFinite:
+    """Stands for NaN, Infinity, -Infinity or 1e999 in a parsed document until its place is known."""
+
+    def __init__(self, token: str):
+        self.token = token
+
+
+def _number(token: str) -> float | _NonFinite:
+    value = float(token)
+    return value if math.isfinite(value) else _NonFinite(token)
+
+
+def _non_finite_place(value, where: str = "") -> tuple[str, str] | None:
+    if isinstance(value, _NonFinite):
+        return where, value.token
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite_place(item, f"{where}[{key}]" if isinstance(key, int) else
+                                  f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _non_finite_error(flag: str, where: str, token: str) -> CliError:
+    # Python's json.dump writes NaN and Infinity, but they are not JSON and the server refuses them.
+    return CliError(f"{flag}: {where} is {token}, not a finite number (NaN and Infinity are not JSON); "
+                    "give a number, or leave it out")
+
+
 def _key_values(pairs: list[str], flag: str) -> dict:
-    """`k=v` pairs; values that parse as JSON numbers/booleans/null are taken as such."""
+    """`k=v` pairs; values that parse as JSON numbers/booleans/null are taken as such.
+
+    NaN, Infinity, -Infinity and 1e999 are refused: json would send them as numbers that are not
+    JSON. A metric is a number, so Python's spellings (`nan`, `inf`) are refused there too, where
+    as text they would hide a broken metric.
+    """
     result = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise CliError(f"{flag} expects KEY=VALUE, got {pair!r}")
         try:
-            parsed = json.loads(value)
-            result[key] = parsed if isinstance(parsed, int | float | bool) or parsed is None else value
+            parsed = json.loads(value, parse_constant=_NonFinite, parse_float=_number)
         except ValueError:
-            result[key] = value
+            parsed = value
+        if isinstance(parsed, _NonFinite) or (flag == "--metric" and isinstance(parsed, str)
+                                              and _python_non_finite(value)):
+            raise _non_finite_error(flag, key, value)
+        result[key] = parsed if isinstance(parsed, int | float | bool) or parsed is None else value
     return result
+
+
+def _python_non_finite(text: str) -> bool:
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def _json_object(text: str | None, flag: str) -> dict:
@@ -100,11 +146,16 @@ def _json_object(text: str | None, flag: str) -> dict:
         except OSError as exc:
             raise CliError(f"cannot read {text[1:]}: {exc.strerror}") from exc
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_NonFinite, parse_float=_number)
+        refused = _non_finite_place(value)
+    except RecursionError as exc:
+        raise CliError(f"{flag} is nested too deeply") from exc
     except ValueError as exc:
         raise CliError(f"{flag} is not JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise CliError(f"{flag} must be a JSON object")
+    if refused is not None:
+        raise _non_finite_error(flag, *refused)
     return value
 
 
@@ -118,19 +169,22 @@ def _print(args, answer, line: str) -> None:
 # --- commands -------------------------------------------------------------------------------------
 
 def cmd_gate(args) -> int:
-    sha256 = args.sha256 or _sha256(args.artifact, show=False)
+    # The server's pattern is lower-case hex; sha256sum prints lower case, other tools upper.
+    sha256 = (args.sha256 or _sha256(args.artifact, show=False)).lower()
     answer = _client(args).gate(model=args.model, version=args.version, environment=args.environment,
                                 artifact_sha256=sha256)
+    allowed = answer.get("allowed") is True
+    # With --json, stdout is the answer alone (`> gate.json` in the CI templates), and the report
+    # goes to stderr, so the CI log still shows why the gate denied.
+    report = sys.stderr if args.json else sys.stdout
     if args.json:
         print(json.dumps(answer, indent=2, sort_keys=True))
-    allowed = answer.get("allowed") is True
-    if not args.json:
-        verdict = "ALLOWED" if allowed else "DENIED"
-        print(f"{verdict}: {args.model} v{args.version} -> {args.environment} "
-              f"(decision {answer.get('decision_id')}, audit seq {answer.get('audit_seq')})")
-        for check in answer.get("checks", []):
-            if not check.get("passed"):
-                print(f"  x {check.get('code')}: {check.get('message')}")
+    verdict = "ALLOWED" if allowed else "DENIED"
+    print(f"{verdict}: {args.model} v{args.version} -> {args.environment} "
+          f"(decision {answer.get('decision_id')}, audit seq {answer.get('audit_seq')})", file=report)
+    for check in answer.get("checks", []):
+        if not check.get("passed"):
+            print(f"  x {check.get('code')}: {check.get('message')}", file=report)
     return EXIT_ALLOWED if allowed else EXIT_DENIED
 
 
@@ -155,14 +209,15 @@ def cmd_register_dataset(args) -> int:
 
 
 def cmd_register_model_version(args) -> int:
+    # Bad metrics or parameters stop the command before it hashes, asks or creates anything.
+    metrics = {**_json_object(args.metrics_json, "--metrics-json"), **_key_values(args.metric, "--metric")}
+    params = {**_json_object(args.params_json, "--params-json"), **_key_values(args.param, "--param")}
     client = _client(args)
     sha256 = _sha256(args.artifact, show=not args.no_progress)  # first, so a corrupt upload is caught
     if client.model_get(args.model) is None:
         if not (args.team and args.risk_tier):
             raise CliError(f"model {args.model!r} does not exist yet; give --team and --risk-tier to create it")
         client.model_create(name=args.model, team=args.team, risk_tier=args.risk_tier)
-    metrics = {**_json_object(args.metrics_json, "--metrics-json"), **_key_values(args.metric, "--metric")}
-    params = {**_json_object(args.params_json, "--params-json"), **_key_values(args.param, "--param")}
     fields = {
         "framework": args.framework, "framework_version": args.framework_version, "task": args.task,
         "code_repository": args.code_repository, "code_commit": args.code_commit,
@@ -262,8 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gate = commands.add_parser("gate", help="ask whether an artifact may go to an environment")
-    for name in ("--url", "--token"):
-        gate.add_argument(name, default=argparse.SUPPRESS)
+    _connection_options(gate)
     gate.add_argument("--model", required=True)
     gate.add_argument("--version", required=True, type=int)
     gate.add_argument("--environment", required=True)
@@ -348,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -357,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "offline", False) and (not args.url or not args.token):
         print("attest: error: --url and --token (or ATTEST_URL and ATTEST_TOKEN) are required", file=sys.stderr)
         return EXIT_ERROR
-    if getattr(args, "sha256", None) and len(args.sha256) != 64:
+    if getattr(args, "sha256", None) and (len(args.sha256) != 64 or not _is_hex(args.sha256)):
         print("attest: error: --sha256 must be 64 hex characters", file=sys.stderr)
         return EXIT_ERROR
     try:

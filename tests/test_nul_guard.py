@@ -85,8 +85,24 @@ def test_a_nul_anywhere_in_a_json_body_is_refused_with_its_place(officer_client)
     # then
     assert response.status_code == 400, response.content[:300]
     assert response.json()["error"]["code"] == "validation_error"
-    assert response.json()["error"]["fields"] == {"thresholds": [f"thresholds.min_\\x00: {NUL_MESSAGE[0]}"]}
+    assert response.json()["error"] == {
+        "code": "validation_error", "message": f"Invalid input: thresholds: min_\\x00: {NUL_MESSAGE[0]}",
+        "fields": {"thresholds": [f"min_\\x00: {NUL_MESSAGE[0]}"]}}
     assert ApprovalPolicy.objects.count() == versions
+
+
+def test_a_nul_in_a_top_level_field_names_the_field_once(officer_client):
+    # given a name with a NUL: the QA pass saw "name: name: Null characters…"
+    body = '{"name": "credit\\u0000", "team": "t", "risk_tier": "limited"}'
+
+    # when
+    response = officer_client.post("/api/v1/models/", body, content_type="application/json")
+
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"error": {"code": "validation_error",
+                                         "message": f"Invalid input: name: {NUL_MESSAGE[0]}",
+                                         "fields": {"name": NUL_MESSAGE}}}
 
 
 def test_a_nul_in_a_form_field_s_json_is_refused(api_client):

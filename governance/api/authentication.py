@@ -6,11 +6,22 @@ from rest_framework import authentication, exceptions
 from governance.hot_reads import token_with_roles
 from governance.models import ApiToken
 
+BEARER_MESSAGE = "Bearer authentication is not supported: send the API token as `Authorization: Token <key>`."
+
 
 class ApiTokenAuthentication(authentication.TokenAuthentication):
     """`Authorization: Token <key>`; the key is looked up by its sha256, never stored."""
 
     keyword = "Token"
+
+    def authenticate(self, request):
+        # DRF ignores any scheme but its keyword, so `Bearer <key>` (what OAuth clients send)
+        # answered "credentials were not provided"; say which scheme is expected instead.
+        # A string test of the header: no query on the gate's hot path.
+        scheme = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")[0]
+        if scheme.lower() == "bearer":
+            raise exceptions.AuthenticationFailed(BEARER_MESSAGE)
+        return super().authenticate(request)
 
     def authenticate_credentials(self, key: str):
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -4,7 +4,6 @@ Multipart uploads cannot carry JSON natively, so the JSON-valued fields (hyperpa
 metrics, lists of names or ids) accept a JSON string as well as the value itself.
 """
 
-import json
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -13,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from mlops_site.common.api.parsers import JsonDocumentError, json_document_loads
 from mlops_site.common.nul_guard import MESSAGE as NUL_MESSAGE
 from mlops_site.common.nul_guard import nul_location
 from registry.models import Dataset, DatasetVersion, ModelVersion, RegisteredModel
@@ -39,7 +39,9 @@ class _JsonValueField(serializers.Field):
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = json_document_loads(data)
+            except JsonDocumentError as exc:  # NaN, Infinity, too deep: JSON in name only
+                raise serializers.ValidationError(str(exc)) from None
             except ValueError:
                 if self.expected is not list:
                     self.fail_invalid()

@@ -89,7 +89,7 @@ def test_tokens_need_the_audit_read_scope(api_client, auditor, log):
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {without}")
     response = api_client.get(EVENTS)
     assert response.status_code == 403
-    assert response.json()["error"]["message"] == "The token lacks the scope this operation needs."
+    assert response.json()["error"]["message"] == "The token lacks the scope this operation needs: audit:read."
 
 
 @pytest.mark.django_db

@@ -76,7 +76,7 @@ def test_token_scopes_gate_reads_and_writes(api_client, alice, team):
                             403, "insufficient_scope")
     # then
     assert read.status_code == 200
-    assert write["error"]["message"] == "The token lacks the scope this operation needs."
+    assert write["error"]["message"] == "The token lacks the scope this operation needs: registry:write."
 
 
 def test_token_with_write_scope_registers(api_client, alice, team):

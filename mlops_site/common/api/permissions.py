@@ -4,6 +4,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from mlops_site.common.roles import Role
 
+INSUFFICIENT_SCOPE_MESSAGE = "The token lacks the scope this operation needs: {scope}."
+
 
 class TokenScopePermission(BasePermission):
     """A request made with an API token needs the scope the view names for its method.
@@ -21,7 +23,11 @@ class TokenScopePermission(BasePermission):
             return True
         scopes = getattr(view, "required_scopes", {})
         needed = scopes.get("read" if request.method in SAFE_METHODS else "write")
-        return needed is None or token.has_scope(needed)
+        if needed is None or token.has_scope(needed):
+            return True
+        # DRF reads the message from this instance, made for this request only.
+        self.message = INSUFFICIENT_SCOPE_MESSAGE.format(scope=needed)
+        return False
 
 
 class NotAuditorForWrites(BasePermission):
