@@ -27,7 +27,7 @@ from governance.dashboard_selectors import approval_request_roles_open, approval
 from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC, METRIC_MIN, gate_checks_compute
 from governance.models import ApprovalPolicy, ApprovalRequest, Deployment, GateDecision, Signature
 from governance.permissions import PERMISSIONS, Action, user_can, user_reads_all, user_roles
-from governance.services.approvals import approval_request_sign, approval_request_withdraw
+from governance.services.approvals import approval_request_author_ids, approval_request_sign, approval_request_withdraw
 from governance.services.policies import policy_update
 from governance.services.signatures import approval_request_evidence_changes, signature_verify
 from mlops_site.common.admin import ReadOnlyAdmin
@@ -42,6 +42,13 @@ SIGNING_ROLES = tuple(role for role in Role.values if Action.APPROVAL_SIGN in PE
 THRESHOLD_FIELDS = (DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC_MIN)
 NO_SIGNING_RIGHT = "{user} may not sign approvals."
 NO_POLICY_EDIT_RIGHT = "Only compliance officers edit approval policies."
+METRIC_NAME_REQUIRED = "Name the metric this minimum applies to (a key of the version's metrics, e.g. accuracy)."
+# Why the sign-off page shows no form; the service refuses the same cases (separation_of_duties,
+# signer_role_missing, role_already_filled), the page only spares the user a form bound to fail.
+CANNOT_SIGN_REQUESTER = "you opened it, and separation of duties bars the requester from signing it."
+CANNOT_SIGN_AUTHOR = ("you made the model version it is about, and separation of duties bars its authors from "
+                      "signing its approval.")
+CANNOT_SIGN_SIGNED = "you signed it already ({meaning} as {role}), and one person fills one required role once."
 # What a refusal means for the person at the form, beside the service's own message.
 REFUSAL_WORDS = {
     "reauthentication_failed": "The password did not match your account. Nothing was signed; repeated failures "
@@ -62,14 +69,11 @@ def _pre(data: Any):
                        json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True, default=str))
 
 
-def _utc(value: dt.datetime | None) -> str:
+def utc_text(value: dt.datetime | None) -> str:
+    """Every time in the governance admin, to the second and in UTC (Django's default drops both)."""
     if value is None:
         return "—"
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _utc_short(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _roles_text(required_roles: dict[str, int]) -> str:
@@ -121,6 +125,14 @@ class PolicyEditForm(forms.Form):
         raw = self.cleaned_data.get("environments") or ""
         return [name.strip() for name in raw.split(",") if name.strip()]
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # Without a name the gate falls back to accuracy, so a minimum typed for another metric
+        # would silently judge the wrong number.
+        if cleaned.get(METRIC_MIN) is not None and not cleaned.get("metric"):
+            self.add_error("metric", METRIC_NAME_REQUIRED)
+        return cleaned
+
     def changes(self) -> dict[str, Any]:
         """The service's `changes`: every editable rule, thresholds merged over keys this form does not know."""
         data = self.cleaned_data
@@ -153,14 +165,14 @@ def _form_errors_add(form: forms.Form, exc: ApplicationError) -> None:
 class ApprovalPolicyAdmin(ReadOnlyAdmin):
     """Every version of every tier; "edit" makes the tier's next version through `policy_update`."""
 
-    list_display = ["risk_tier", "version", "is_current", "approvable", "signers", "reports", "created_at",
+    list_display = ["risk_tier", "version", "is_current", "approvable", "signers", "reports", "created_at_utc",
                     "change_reason"]
     list_filter = ["risk_tier", "approvable"]
     list_select_related = ["created_by"]
     ordering = ["risk_tier", "-version"]
     fields = readonly_fields = ("risk_tier", "version", "is_current", "approvable", "environments_text", "signers",
                                 "reports", "thresholds_display", "max_report_age_days", "max_approval_age_days",
-                                "change_reason", "created_by", "created_at", "diff_display", "edit_link")
+                                "change_reason", "created_by", "created_at_utc", "diff_display", "edit_link")
 
     def get_queryset(self, request):
         if not user_can(request.user, Action.POLICY_READ):
@@ -170,6 +182,10 @@ class ApprovalPolicyAdmin(ReadOnlyAdmin):
     @admin.display(description=_("current"), boolean=True)
     def is_current(self, obj: ApprovalPolicy) -> bool:
         return not ApprovalPolicy.objects.filter(risk_tier=obj.risk_tier, version__gt=obj.version).exists()
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created_at_utc(self, obj: ApprovalPolicy) -> str:
+        return utc_text(obj.created_at)
 
     @admin.display(description=_("environments"))
     def environments_text(self, obj: ApprovalPolicy) -> str:
@@ -250,6 +266,24 @@ class ApprovalPolicyAdmin(ReadOnlyAdmin):
 
 # --- approval requests ------------------------------------------------------------------------------
 
+def _sign_barred(target: ApprovalRequest, *, viewer: Any) -> str:
+    """Why `viewer` cannot sign `target` as it stands ("" if they can), in the order the service refuses.
+
+    For a pending request and a user with a signing role only (the page words the other cases).
+    `approval_request_author_ids` is the service's own separation-of-duties rule: the page bars exactly whom it refuses.
+    """
+    if target.requested_by_id == viewer.pk:
+        return CANNOT_SIGN_REQUESTER
+    if viewer.pk in approval_request_author_ids(target):
+        return CANNOT_SIGN_AUTHOR
+    for signature in target.signatures.all():
+        if signature.signer_id == viewer.pk and signature.meaning != Signature.Meaning.REVIEWED:
+            return CANNOT_SIGN_SIGNED.format(meaning=signature.meaning, role=signature.role)
+    # A signer whose role is not required, or whose role's approvals are complete, keeps the form:
+    # the service still takes their rejection or their "reviewed" note.
+    return ""
+
+
 class SignForm(forms.Form):
     """Re-authentication and the decision: the service checks all of it again."""
 
@@ -264,6 +298,14 @@ class SignForm(forms.Form):
     def __init__(self, *args, roles: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["role"]).choices = [("", "—")] + [(role, role) for role in roles]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        # The service refuses this too, but only after re-authenticating and as a message above the
+        # form; here it marks the field, together with any other mistake in the same submission.
+        if cleaned.get("meaning") == Signature.Meaning.REJECT and not (cleaned.get("reason") or "").strip():
+            self.add_error("reason", errors.REASON_REQUIRED)
+        return cleaned
 
 
 class WithdrawForm(forms.Form):
@@ -301,7 +343,7 @@ class EnvironmentFilter(admin.SimpleListFilter):
 class ApprovalRequestAdmin(ReadOnlyAdmin):
     """Requests the user may read; the sign-off page and withdrawal call the services."""
 
-    list_display = ["id", "target", "status", "tier_and_policy", "requested_by", "opened_short",
+    list_display = ["id", "target", "status", "tier_and_policy", "requested_by", "opened_at_utc",
                     "signature_count", "sign_link"]
     list_display_links = ["id", "target"]
     list_filter = ["kind", "status", EnvironmentFilter, RiskTierFilter]
@@ -332,15 +374,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("opened at (UTC)"), ordering="created_at")
     def opened_at_utc(self, obj: ApprovalRequest) -> str:
-        return _utc(obj.created_at)
+        return utc_text(obj.created_at)
 
     @admin.display(description=_("decided at (UTC)"))
     def decided_at_utc(self, obj: ApprovalRequest) -> str:
-        return _utc(obj.decided_at)
-
-    @admin.display(description=_("opened (UTC)"), ordering="created_at")
-    def opened_short(self, obj: ApprovalRequest) -> str:
-        return _utc_short(obj.created_at)
+        return utc_text(obj.decided_at)
 
     @admin.display(description=_("risk tier, policy"), ordering="model__risk_tier")
     def tier_and_policy(self, obj: ApprovalRequest) -> str:
@@ -371,7 +409,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             '<td><code style="word-break: break-all">{}</code></td><td>{}</td></tr>',
-            ((s.printed_name, s.role, s.meaning, s.reason or "—", _utc(s.signed_at), s.record_sha256,
+            ((s.printed_name, s.role, s.meaning, s.reason or "—", utc_text(s.signed_at), s.record_sha256,
               "yes" if signature_verify(s, obj) else "NO") for s in signatures))
         return format_html(
             "<table><thead><tr><th>printed name</th><th>role</th><th>meaning</th><th>reason</th>"
@@ -422,7 +460,9 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         """The evidence side by side, the signatures so far, what the gate says now, and the signing form.
 
         A user who may read the request but holds no signing role sees the evidence and, in place of
-        the form, why they may not sign (403); the services would refuse them anyway.
+        the form, why they may not sign (403); the services would refuse them anyway. A signer whom
+        separation of duties bars, or whose roles this request no longer needs, sees why in place of
+        the form too (200: the page is theirs to read); a POST still goes to the service, which refuses.
         """
         target = self._get_or_404(request, pk)
         refused = ""
@@ -446,8 +486,12 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
                 return HttpResponseRedirect(reverse("admin:governance_approvalrequest_signed",
                                                     args=[target.pk, signature.pk]))
             target = self._get_or_404(request, pk)  # the refusal may have come after a state change elsewhere
+        evidence = self._evidence_context(target, viewer=request.user)
+        barred = ""
+        if not refused and evidence["is_pending"]:
+            barred = _sign_barred(target, viewer=request.user)
         response = TemplateResponse(request, "admin/governance/approvalrequest/sign.html", self._context(
-            request, **self._evidence_context(target, viewer=request.user), form=form, refusal=refusal,
+            request, **evidence, form=form, refusal=refusal, sign_barred=barred,
             refusal_words=REFUSAL_WORDS.get(refusal.code, "") if refusal else "", signing_refused=refused,
             printed_name=selectors.user_printed_name(request.user),
             title=f"Sign-off: {target}"))
@@ -481,7 +525,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "report_panels": report_panels(version=shown) if shown is not None else [],
             "lineage": lineage_columns(user=viewer, version=shown) if shown is not None else None,
             "drift": drift_status(user=viewer, version=shown) if shown is not None else None,
-            "signatures": [{"s": s, "signed_at": _utc(s.signed_at), "verifies": signature_verify(s, target)}
+            "signatures": [{"s": s, "signed_at": utc_text(s.signed_at), "verifies": signature_verify(s, target)}
                            for s in signatures],
             "roles_open": approval_request_roles_open(target),
             "policy_roles": _roles_text(target.policy.required_roles),
@@ -491,7 +535,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
             "is_pending": target.status == Status.PENDING,
             "mine": [s for s in signatures if s.signer_id == viewer.pk],
             "is_requester": target.requested_by_id == viewer.pk,
-            "is_author": version is not None and version.authors.filter(pk=viewer.pk).exists(),
+            "is_author": viewer.pk in approval_request_author_ids(target),
         }
 
     def signed_view(self, request: HttpRequest, pk: int, signature_pk: int) -> HttpResponse:
@@ -503,7 +547,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         from governance.dashboard_selectors import dossier_url
 
         return TemplateResponse(request, "admin/governance/approvalrequest/signed.html", self._context(
-            request, target=target, signature=signature, signed_at=_utc(signature.signed_at),
+            request, target=target, signature=signature, signed_at=utc_text(signature.signed_at),
             verifies=signature_verify(signature, target), version=target.model_version,
             roles_open=approval_request_roles_open(target), dossier_url=dossier_url(model=target.model),
             title=f"Signed: {target}"))
@@ -549,7 +593,7 @@ class SignatureAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("signed at (UTC)"), ordering="signed_at")
     def signed_at_utc(self, obj: Signature) -> str:
-        return _utc(obj.signed_at)
+        return utc_text(obj.signed_at)
 
     @admin.display(description=_("record sha256"))
     def short_record(self, obj: Signature) -> str:
@@ -572,15 +616,19 @@ def _scoped_to_teams(user: Any, queryset: QuerySet, team_path: str) -> QuerySet:
 @admin.register(GateDecision)
 class GateDecisionAdmin(ReadOnlyAdmin):
     list_display = ["decision_id", "model_version", "environment", "allowed", "failed_checks", "evaluated_by",
-                    "evaluated_at"]
+                    "evaluated_at_utc"]
     list_filter = ["allowed", EnvironmentFilter]
     search_fields = ["=decision_id", "model_version__model__name", "artifact_sha256"]
     list_select_related = ["model_version", "model_version__model", "evaluated_by"]
     fields = readonly_fields = ("decision_id", "model_version", "environment", "artifact_sha256", "allowed",
-                                "checks_display", "approval_request", "evaluated_by", "evaluated_at")
+                                "checks_display", "approval_request", "evaluated_by", "evaluated_at_utc")
 
     def get_queryset(self, request):
         return _scoped_to_teams(request.user, super().get_queryset(request), "model_version__model__team")
+
+    @admin.display(description=_("evaluated at"), ordering="evaluated_at")
+    def evaluated_at_utc(self, obj: GateDecision) -> str:
+        return utc_text(obj.evaluated_at)
 
     @admin.display(description=_("failed checks"))
     def failed_checks(self, obj: GateDecision) -> str:
@@ -598,13 +646,13 @@ class GateDecisionAdmin(ReadOnlyAdmin):
 class DeploymentAdmin(ReadOnlyAdmin):
     """The deployment history per environment: filter by environment; newest first within it."""
 
-    list_display = ["environment", "model_and_version", "short_artifact", "deployed_by", "deployed_short",
+    list_display = ["environment", "model_and_version", "short_artifact", "deployed_by", "deployed_at_utc",
                     "is_rollback", "short_decision"]
     list_filter = [EnvironmentFilter, "is_rollback", "model"]
     search_fields = ["model__name", "artifact_sha256", "=decision__decision_id"]
     date_hierarchy = "deployed_at"
     fields = readonly_fields = ("environment", "model", "model_version", "artifact_sha256", "deployed_by",
-                                "deployed_at", "is_rollback", "previous", "decision_link", "approval_request")
+                                "deployed_at_utc", "is_rollback", "previous", "decision_link", "approval_request")
 
     def get_queryset(self, request):
         return selectors.deployment_list(user=request.user)
@@ -616,9 +664,9 @@ class DeploymentAdmin(ReadOnlyAdmin):
     def version_number(self, obj: Deployment) -> str:
         return f"v{obj.model_version.version}"
 
-    @admin.display(description=_("deployed (UTC)"), ordering="deployed_at")
-    def deployed_short(self, obj: Deployment) -> str:
-        return _utc_short(obj.deployed_at)
+    @admin.display(description=_("deployed at"), ordering="deployed_at")
+    def deployed_at_utc(self, obj: Deployment) -> str:
+        return utc_text(obj.deployed_at)
 
     @admin.display(description=_("model"), ordering="model__name")
     def model_and_version(self, obj: Deployment) -> str:
@@ -630,7 +678,8 @@ class DeploymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("gate decision"))
     def short_decision(self, obj: Deployment):
-        return format_html("<code>{}…</code>", str(obj.decision.decision_id)[:8])
+        url = reverse("admin:governance_gatedecision_change", args=[obj.decision_id])
+        return format_html('<a href="{}"><code>{}…</code></a>', url, str(obj.decision.decision_id)[:8])
 
     @admin.display(description=_("gate decision"))
     def decision_link(self, obj: Deployment):

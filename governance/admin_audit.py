@@ -9,6 +9,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from governance.admin_approvals import utc_text
 from governance.audit import audit_event_canonical
 from governance.audit_selectors import audit_event_inclusion_proof
 from governance.canonical import GENESIS_HASH, canonical_json, event_hash
@@ -24,7 +25,7 @@ def _pre(text: str):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("seq", "timestamp", "actor_display", "action", "object_display", "short_hash")
+    list_display = ("seq", "timestamp_utc", "actor_display", "action", "object_display", "short_hash")
     list_filter = ("action", "object_type")
     search_fields = ("=seq", "object_repr", "=object_id", "=correlation_id", "=hash", "actor_json")
     date_hierarchy = "timestamp"
@@ -32,10 +33,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_per_page = 100
     show_full_result_count = False  # a COUNT(*) over millions of events per page view is not worth it
     fields = readonly_fields = (
-        "seq", "timestamp", "actor_display", "action", "object_type", "object_id", "object_repr",
+        "seq", "timestamp_utc", "actor_display", "action", "object_type", "object_id", "object_repr",
         "correlation_id", "payload_display", "canonical_display", "prev_hash", "hash", "event_check_display",
         "proof_display",
     )
+
+    @admin.display(description="timestamp", ordering="timestamp")
+    def timestamp_utc(self, obj: AuditEvent) -> str:
+        return utc_text(obj.timestamp)
 
     @admin.display(description="actor")
     def actor_display(self, obj: AuditEvent) -> str:
@@ -92,12 +97,17 @@ class AuditCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("size", "short_root", "timestamp", "key_id", "signature_ok")
     ordering = ("-size",)
     search_fields = ("=size", "=root", "=key_id")
+    # `timestamp` stays the ISO 8601 text that was signed; `created_at` is a datetime like any other.
     fields = readonly_fields = ("size", "root", "timestamp", "signature", "public_key", "key_id", "signature_ok",
-                                "created_at")
+                                "created_at_utc")
 
     @admin.display(description="root")
     def short_root(self, obj: AuditCheckpoint) -> str:
         return obj.root[:16] + "…"
+
+    @admin.display(description="created at", ordering="created_at")
+    def created_at_utc(self, obj: AuditCheckpoint) -> str:
+        return utc_text(obj.created_at)
 
     @admin.display(description="signature valid", boolean=True)
     def signature_ok(self, obj: AuditCheckpoint) -> bool:

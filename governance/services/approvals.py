@@ -210,7 +210,7 @@ def approval_request_open(*, actor: Any, kind: str, model_version: Any = None, e
 
 # --- signing ---------------------------------------------------------------------------------------
 
-def _authors_of(request: ApprovalRequest) -> set[int]:
+def approval_request_author_ids(request: ApprovalRequest) -> set[int]:
     """Who made what is being approved: the version's authors and registrant (the live version's, for retraining)."""
     from registry.models import ModelVersion
 
@@ -317,7 +317,7 @@ def _sign_locked(*, actor: Any, request: ApprovalRequest, meaning: str, reason: 
         raise errors.reason_required()
     if actor.pk == request.requested_by_id:
         raise errors.separation_of_duties(why="the requester cannot sign their own request")
-    if actor.pk in _authors_of(request):
+    if actor.pk in approval_request_author_ids(request):
         raise errors.separation_of_duties(why="an author of the model version cannot sign its approval")
     signatures = list(request.signatures.all())
     if meaning != Meaning.REVIEWED and any(

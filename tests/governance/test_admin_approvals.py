@@ -1,10 +1,14 @@
 """The governance admin: policies (edit = new version), pending requests per role, the sign-off page,
 and the read-only records. Real database, Django's test client, the services underneath."""
 
+import datetime as dt
+import re
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from governance.audit import AuditAction
 from governance.models import ApprovalPolicy, ApprovalRequest, AuditEvent, Deployment, GateDecision, Signature
@@ -402,3 +406,233 @@ def test_signing_on_the_page_after_the_evidence_moved_is_refused_in_words(world,
     assert Signature.objects.count() == 0 and events(AuditAction.APPROVAL_SIGNED) == 0
     request.refresh_from_db()
     assert request.status == "pending"
+
+
+# --- the QA pass of the compliance officer's admin -------------------------------------------------
+
+def _text(fragment: str) -> str:
+    """What a reader sees of an HTML fragment: tags dropped, whitespace collapsed."""
+    return re.sub(r" ([,.:;])", r"\1", " ".join(re.sub(r"<[^>]+>", " ", fragment).split()))
+
+
+def _element(html: str, element_id: str) -> str:
+    """The text of the element with `element_id` (the first closing tag of its own name ends it)."""
+    match = re.search(rf'<(\w+)[^>]*\bid="{element_id}"[^>]*>(.*?)</\1>', html, re.S)
+    assert match, f"no #{element_id} on the page"
+    return _text(match.group(2))
+
+
+def _row(html: str, label: str) -> str:
+    match = re.search(rf'<th scope="row">{re.escape(label)}</th>\s*<td>(.*?)</td>', html, re.S)
+    assert match, f"no row {label!r} on the page"
+    return _text(match.group(1))
+
+
+@pytest.mark.django_db
+def test_a_sign_off_without_a_meaning_lists_the_errors_at_the_top_of_the_page(world, audit_flush):
+    # given
+    request = open_request(world)
+    # when: the password only, no meaning chosen
+    response = login(world.risk).post(reverse(SIGN_URL, args=[request.pk]), {"password": PASSWORD})
+    audit_flush()
+    # then: a banner before the evidence names the field, and the field is marked where it is
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert _element(html, "form-errors") == "Not signed. Correct the form below: meaning: This field is required."
+    assert html.index('id="form-errors"') < html.index('id="request-summary"')
+    assert '<a href="#row-meaning">meaning</a>' in html
+    assert '<div class="form-row errors" id="row-meaning">' in html
+    assert Signature.objects.count() == 0 and events(AuditAction.APPROVAL_SIGNED) == 0
+
+
+@pytest.mark.django_db
+def test_a_rejection_without_a_reason_marks_the_reason_field(world, audit_flush):
+    # given
+    request = open_request(world)
+    # when
+    response = login(world.risk).post(reverse(SIGN_URL, args=[request.pk]),
+                                      {"password": PASSWORD, "meaning": "reject", "reason": "  "})
+    audit_flush()
+    # then
+    html = response.content.decode()
+    assert response.context["form"].errors == {"reason": ["A rejection needs a reason."]}
+    assert _element(html, "form-errors") == "Not signed. Correct the form below: reason: A rejection needs a reason."
+    assert '<div class="form-row errors" id="row-reason">' in html
+    assert Signature.objects.count() == 0 and events(AuditAction.APPROVAL_SIGNED) == 0
+    assert ApprovalRequest.objects.get(pk=request.pk).status == "pending"
+
+
+@pytest.mark.django_db
+def test_a_rejected_request_needs_nothing_more_on_the_sign_off_and_signed_pages(world, audit_flush):
+    # given: the validator rejects; the risk officer's approval was still open
+    request = open_request(world)
+    signature = approval_request_sign(actor=world.validator, request=request, password=PASSWORD, meaning="reject",
+                                      reason="the fairness report is stale")
+    # when
+    sign_page = login(world.risk).get(reverse(SIGN_URL, args=[request.pk]))
+    signed_page = login(world.validator).get(reverse("admin:governance_approvalrequest_signed",
+                                                     args=[request.pk, signature.pk]))
+    # then
+    sign_html, signed_html = sign_page.content.decode(), signed_page.content.decode()
+    assert (sign_page.status_code, signed_page.status_code) == (200, 200)
+    assert _row(sign_html, "still needed") == "nothing: the request is rejected"
+    assert _row(signed_html, "still needed") == "nothing: the request is rejected"
+    assert "risk_officer</strong>" not in sign_html and "1 risk_officer" not in signed_html
+    assert "Approval checks fail until the request is approved" not in sign_html
+    assert ("The request is rejected and takes no more signatures: the approval checks show what the gate finds "
+            "on record now, the others whether the evidence meets the policy's thresholds.") in _text(sign_html)
+
+
+@pytest.mark.django_db
+def test_a_pending_request_still_lists_the_open_roles(world, audit_flush):
+    # given
+    request = open_request(world)
+    approval_request_sign(actor=world.validator, request=request, password=PASSWORD, meaning="approve")
+    # when
+    html = login(world.risk).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    # then
+    assert _row(html, "still needed") == "1 compliance_officer, 1 risk_officer"
+    assert "Approval checks fail until the request is approved" in html
+
+
+@pytest.mark.django_db
+def test_the_requester_sees_why_they_cannot_sign_instead_of_the_form(world, audit_flush):
+    # given: the compliance officer opened the request
+    request = approval_request_open(actor=world.compliance, kind="deployment", model_version=world.v1,
+                                    environment="production")
+    # when
+    response = login(world.compliance).get(reverse(SIGN_URL, args=[request.pk]))
+    # then
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="sign-form"' not in html and 'name="password"' not in html
+    assert _element(html, "cannot-sign") == ("You cannot sign this request: you opened it, and separation of duties "
+                                             "bars the requester from signing it.")
+
+
+@pytest.mark.django_db
+def test_an_author_sees_why_they_cannot_sign_instead_of_the_form(db, audit_flush):
+    # given: a minimal-tier request (needs an ml_engineer); the engineer is the version's author
+    world = World(tier="minimal")
+    staff(world.engineer, world.scientist)
+    request = approval_request_open(actor=world.scientist, kind="deployment", model_version=world.v1,
+                                    environment="production")
+    # when
+    html = login(world.engineer).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    # then
+    assert 'id="sign-form"' not in html
+    assert _element(html, "cannot-sign") == ("You cannot sign this request: you made the model version it is about, "
+                                             "and separation of duties bars its authors from signing its approval.")
+
+
+@pytest.mark.django_db
+def test_who_signed_already_sees_why_and_an_officer_whose_role_is_filled_or_not_needed_keeps_the_form(
+        world, audit_flush):
+    # given: the validator approved; a second validator, and an ml_engineer the high policy does not ask for
+    request = open_request(world)
+    approval_request_sign(actor=world.validator, request=request, password=PASSWORD, meaning="approve")
+    from tests.governance.workflow_factories import person
+
+    second_validator = person("val2", "model_validator")
+    staff(second_validator)
+    # when
+    filled = login(second_validator).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    not_needed = login(world.signing_engineer).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    done = login(world.validator).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    still_open = login(world.risk).get(reverse(SIGN_URL, args=[request.pk])).content.decode()
+    # then
+    # the service still takes a rejection from a filled role and a "reviewed" note from any signing role
+    assert 'id="sign-form"' in filled and 'id="sign-form"' in not_needed and 'id="sign-form"' not in done
+    assert _element(done, "cannot-sign") == ("You cannot sign this request: you signed it already (approve as "
+                                             "model_validator), and one person fills one required role once.")
+    assert 'id="sign-form"' in still_open and 'id="cannot-sign"' not in still_open
+
+
+@pytest.mark.django_db
+def test_policy_edit_requires_the_metric_name_when_a_minimum_is_given(world, audit_flush):
+    # given
+    client = login(world.compliance)
+    # when: a minimum with no metric name (empty, then blanks)
+    empty = client.post("/admin/governance/approvalpolicy/edit/high/", _policy_form(metric="", metric_min="0.75"))
+    blank = client.post("/admin/governance/approvalpolicy/edit/high/", _policy_form(metric="  ", metric_min="0.75"))
+    audit_flush()
+    # then
+    message = "Name the metric this minimum applies to (a key of the version's metrics, e.g. accuracy)."
+    assert empty.status_code == 200 and empty.context["form"].errors == {"metric": [message]}
+    assert blank.context["form"].errors == {"metric": [message]}
+    assert f'<ul class="errorlist" id="id_metric_error"><li>{escape(message)}</li></ul>' in empty.content.decode()
+    assert ApprovalPolicy.objects.filter(risk_tier="high").count() == 1
+    assert events(AuditAction.POLICY_UPDATED) == 0
+
+
+@pytest.mark.django_db
+def test_policy_edit_without_a_minimum_needs_no_metric_name(world, audit_flush):
+    # given
+    client = login(world.compliance)
+    # when: the performance threshold is dropped altogether
+    response = client.post("/admin/governance/approvalpolicy/edit/high/", _policy_form(metric="", metric_min=""))
+    audit_flush()
+    # then
+    assert response.status_code == 302
+    v2 = ApprovalPolicy.objects.get(risk_tier="high", version=2)
+    assert v2.thresholds == {"demographic_parity_ratio_min": 0.8, "equalized_odds_difference_max": 0.1}
+
+
+def _deployed(world: World) -> Deployment:
+    from governance.gate import gate_evaluate
+    from governance.services.deployments import deployment_record
+
+    decision = gate_evaluate(actor=world.engineer, model_name=world.model.name, version=1, environment="dev",
+                             artifact_sha256=world.v1.artifact_sha256)
+    return deployment_record(actor=world.engineer, model_version=world.v1, environment="dev",
+                             decision_id=decision.decision_id)
+
+
+def _utc(value) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@pytest.mark.django_db
+def test_governance_admin_times_show_seconds_and_utc(world, audit_flush):
+    # given: a deployment (with its gate decision), a policy and a pending request
+    deployment = _deployed(world)
+    decision = deployment.decision
+    policy = ApprovalPolicy.objects.get(risk_tier="high")
+    request = open_request(world)
+    client = login(world.compliance)
+    # when
+    pages = {
+        "deployment list": (client.get("/admin/governance/deployment/"), deployment.deployed_at),
+        "deployment detail": (client.get(f"/admin/governance/deployment/{deployment.pk}/change/"),
+                              deployment.deployed_at),
+        "gate decision list": (client.get("/admin/governance/gatedecision/"), decision.evaluated_at),
+        "gate decision detail": (client.get(f"/admin/governance/gatedecision/{decision.pk}/change/"),
+                                 decision.evaluated_at),
+        "policy list": (client.get("/admin/governance/approvalpolicy/"), policy.created_at),
+        "policy detail": (client.get(f"/admin/governance/approvalpolicy/{policy.pk}/change/"), policy.created_at),
+        "request list": (client.get("/admin/governance/approvalrequest/"), request.created_at),
+        "sign-off page": (client.get(reverse(SIGN_URL, args=[request.pk])), request.created_at),
+        "pending page": (client.get(PENDING_URL), request.created_at),
+    }
+    # then: each time in the second and with its zone; none in Django's "Nov. 29, 2026, 4:03 a.m." form
+    for name, (response, value) in pages.items():
+        html = response.content.decode()
+        assert response.status_code == 200, name
+        assert _utc(value) in html, name
+        assert not re.search(r"\d{1,2}:\d{2} [ap]\.m\.|\b(noon|midnight)\b", html), name
+
+
+@pytest.mark.django_db
+def test_the_gate_decision_of_a_deployment_links_to_the_decision(world, audit_flush):
+    # given
+    deployment = _deployed(world)
+    decision = deployment.decision
+    client = login(world.engineer)
+    url = reverse("admin:governance_gatedecision_change", args=[decision.pk])
+    # when
+    listing = client.get("/admin/governance/deployment/").content.decode()
+    detail = client.get(f"/admin/governance/deployment/{deployment.pk}/change/").content.decode()
+    # then
+    assert f'<a href="{url}"><code>{str(decision.decision_id)[:8]}…</code></a>' in listing
+    assert f'<a href="{url}"><code>{decision.decision_id}</code></a>' in detail
+    assert client.get(url).status_code == 200

@@ -1,5 +1,8 @@
 """The audit admin: read-only pages that show an event's canonical form, hashes and proof."""
 
+import datetime as dt
+import re
+
 import pytest
 
 from governance.audit import audit_log_sequence
@@ -45,3 +48,25 @@ def test_nothing_can_be_added_changed_or_deleted(admin_client_):
     assert admin_client_.post("/admin/governance/auditcheckpoint/1/delete/", {"post": "yes"}).status_code in (403, 404)
     assert admin_client_.get("/admin/governance/auditcheckpoint/").status_code == 200
     assert AuditEvent.objects.count() == 3 and AuditCheckpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_event_and_checkpoint_times_show_seconds_and_utc(admin_client_):
+    # given
+    record_events(2)
+    checkpoint = audit_checkpoint_create()
+    event = AuditEvent.objects.get(seq=2)
+    utc = "%Y-%m-%d %H:%M:%S UTC"
+    # when
+    pages = {
+        "event list": (admin_client_.get("/admin/governance/auditevent/"), event.timestamp),
+        "event detail": (admin_client_.get("/admin/governance/auditevent/2/change/"), event.timestamp),
+        "checkpoint detail": (admin_client_.get(f"/admin/governance/auditcheckpoint/{checkpoint.pk}/change/"),
+                              checkpoint.created_at),
+    }
+    # then: in the second and with the zone, as the approval pages show them; never "4:03 a.m."
+    for name, (response, value) in pages.items():
+        html = response.content.decode()
+        assert response.status_code == 200, name
+        assert value.astimezone(dt.UTC).strftime(utc) in html, name
+        assert not re.search(r"\d{1,2}:\d{2} [ap]\.m\.|\b(noon|midnight)\b", html), name
