@@ -56,12 +56,19 @@ def _pre(data: Any):
 
 
 def drift_chart_figure(monitor: DriftMonitor):
-    """One panel per watched feature: its statistic per check over time, its threshold, drifted checks in red."""
+    """One panel per watched feature over time against its threshold, drifted checks in red.
+
+    What is drawn is what the threshold is compared with: the p-value for the p-value tests (ks,
+    chisquare: drifted below the threshold, on a log axis since p-values span decades), the
+    distance for the others (drifted at or above it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
+
+    from monitoring.stats import P_VALUE_TESTS  # numpy and scipy: only when a chart is drawn
 
     results = list(monitor.results.order_by("-checked_at", "-id")[:CHART_RESULTS])[::-1]
     names = monitor.feature_names
@@ -72,9 +79,9 @@ def drift_chart_figure(monitor: DriftMonitor):
         points = []
         for result in results:
             row = next((f for f in result.features if f.get("feature") == name), None)
-            if row and row.get("statistic") is not None:
-                points.append((result.checked_at, row["statistic"], row.get("threshold"), row.get("drifted"),
-                               row.get("test")))
+            value = row and row.get("p_value" if row.get("test") in P_VALUE_TESTS else "statistic")
+            if value is not None:
+                points.append((result.checked_at, value, row.get("threshold"), row.get("drifted"), row.get("test")))
         ax.set_title(f"{name}" + (f" ({points[-1][4]})" if points else " (no result yet)"), fontsize=9, loc="left")
         ax.tick_params(labelsize=7)
         if not points:
@@ -88,7 +95,9 @@ def drift_chart_figure(monitor: DriftMonitor):
         thresholds = [p[2] for p in points if p[2] is not None]
         if thresholds:
             ax.axhline(thresholds[-1], color="#888888", linestyle="--", linewidth=1, label="threshold")
-        if points[-1][4] in ("ks", "chisquare"):
+        if points[-1][4] in P_VALUE_TESTS:
+            if all(p[1] > 0 for p in points) and thresholds and thresholds[-1] > 0:
+                ax.set_yscale("log")
             ax.set_ylabel("p-value", fontsize=7)
         else:
             ax.set_ylabel("distance", fontsize=7)

@@ -4,6 +4,7 @@ an alert through the services (a critical one with the officer's password), read
 import io
 import re
 
+import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
@@ -16,6 +17,7 @@ from monitoring.admin import drift_chart_figure
 from monitoring.models import AlertSignature, ComplianceAlert, DriftResult, MonitoringBatch
 from monitoring.services.alerts import compliance_alert_acknowledge
 from monitoring.services.checks import drift_check_run
+from monitoring.stats import P_VALUE_TESTS
 from tests.governance.workflow_factories import PASSWORD, person
 from tests.monitoring.conftest import sample
 from tests.monitoring.test_alerts import drifted
@@ -123,6 +125,25 @@ def test_the_drift_chart_time_axis_is_labelled_and_dated(shop, tmp_path):
     ticks = [t.get_text() for t in bottom.get_xticklabels() if t.get_text()]
     assert ticks and not [t for t in ticks if re.search(r"\.\d{6}", t)]
     assert checked.strftime("%Y-%b-%d") in bottom.xaxis.get_offset_text().get_text()
+
+
+def test_the_drift_chart_draws_what_the_threshold_is_compared_with(shop):
+    # given: two checks; the monitor watches features with a p-value test and with a distance
+    drift_check_run(monitor=shop.monitor, batch=ingest(shop, sample(300, seed=4)))
+    drifted(shop)
+    results = list(DriftResult.objects.filter(monitor=shop.monitor).order_by("checked_at", "id"))
+    # when
+    figure = drift_chart_figure(shop.monitor)
+    # then: a p-value panel plots the p-values (once the statistic, under a "p-value" label)
+    tests = set()
+    for ax, name in zip(figure.axes, shop.monitor.feature_names, strict=False):
+        rows = [next(f for f in r.features if f["feature"] == name) for r in results]
+        test = rows[-1]["test"]
+        tests.add(test in P_VALUE_TESTS)
+        key = "p_value" if test in P_VALUE_TESTS else "statistic"
+        assert list(ax.lines[0].get_ydata()) == pytest.approx([row[key] for row in rows]), name
+        assert ax.get_ylabel() == ("p-value" if test in P_VALUE_TESTS else "distance")
+    assert True in tests  # at least one p-value panel: the case once drawn as the statistic
 
 
 def test_a_risk_officer_is_offered_only_acknowledge_on_a_critical_alert(shop):
