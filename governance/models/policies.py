@@ -79,6 +79,8 @@ class ApprovalPolicy(AppendOnlyModel):
             errors["required_reports"] = [f"A list drawn from {', '.join(self.Report.values)}."]
         if not isinstance(self.thresholds, dict):
             errors["thresholds"] = ["An object."]
+        else:
+            errors.update(_thresholds_errors(self.thresholds))
         if errors:
             raise ValidationError(errors)
 
@@ -93,3 +95,19 @@ class ApprovalPolicy(AppendOnlyModel):
             "required_reports": list(self.required_reports), "thresholds": dict(self.thresholds),
             "max_report_age_days": self.max_report_age_days, "max_approval_age_days": self.max_approval_age_days,
         }
+
+
+def _thresholds_errors(thresholds: dict) -> dict[str, list[str]]:
+    """What is wrong with a policy's thresholds, so that no rule is stored that the gate would read otherwise.
+
+    A minimum without the metric's name once defaulted to accuracy in the gate, even for a regressor
+    that reports none; each bound must be a number.
+    """
+    from governance.gate import DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC, METRIC_MIN
+
+    problems = [f"{key} must be a number." for key in (DP_RATIO_MIN, EO_DIFFERENCE_MAX, METRIC_MIN)
+                if key in thresholds and (not isinstance(thresholds[key], int | float)
+                                          or isinstance(thresholds[key], bool))]
+    if METRIC_MIN in thresholds and not (isinstance(thresholds.get(METRIC), str) and thresholds[METRIC].strip()):
+        problems.append(f"{METRIC_MIN} needs {METRIC}: the name of the metric it applies to (e.g. accuracy, auc).")
+    return {"thresholds": problems} if problems else {}

@@ -224,3 +224,12 @@ def test_an_id_past_the_columns_range_is_400_not_an_overflow(field, value):
     assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
     assert list(response.json()["error"]["fields"]) == [field]
     assert not ApprovalRequest.objects.exists()
+
+
+def test_a_policy_minimum_without_its_metric_is_400_over_the_api_too():
+    world = World("limited")
+    response = as_user(world.compliance).post("/api/v1/policies/", {
+        "risk_tier": "limited", "reason": "stricter", "thresholds": {"metric_min": 0.95}}, format="json")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
+    assert "metric" in response.json()["error"]["fields"]["thresholds"][0]
+    assert ApprovalPolicy.objects.filter(risk_tier="limited").count() == 1

@@ -128,7 +128,7 @@ def test_policy_in_force_is_the_tiers_highest_version():
     world = World("limited")
     policy_update(actor=world.compliance, risk_tier="limited", changes={"thresholds": {"max_dpd": 0.2}},
                   reason="a threshold")
-    policy_update(actor=world.compliance, risk_tier="limited", changes={"environments": ["production", "qa"]},
+    policy_update(actor=world.compliance, risk_tier="limited", changes={"environments": ["production", "dev"]},
                   reason="qa too")
     # when / then: every tier, as the ORM orders them
     for tier in ("minimal", "limited", "high", "unacceptable"):
@@ -136,7 +136,7 @@ def test_policy_in_force_is_the_tiers_highest_version():
         found = hot_reads.policy_in_force(tier)
         assert found is not None and expected is not None
         assert values(found) == values(expected)
-    assert hot_reads.policy_in_force("limited").environments == ["production", "qa"]
+    assert hot_reads.policy_in_force("limited").environments == ["production", "dev"]
     assert hot_reads.policy_in_force("limited").version == 3
 
 

@@ -87,6 +87,10 @@ def test_unacceptable_tier_cannot_be_made_approvable():
     ({"required_roles": {"model_validator": 0}}, "required_roles"),
     ({"required_reports": ["horoscope"]}, "required_reports"),
     ({"environments": "production"}, "environments"),
+    # A minimum with no metric named: the gate once applied it to accuracy, reported or not.
+    ({"thresholds": {"metric_min": 0.9}}, "thresholds"),
+    ({"thresholds": {"metric": " ", "metric_min": 0.9}}, "thresholds"),
+    ({"thresholds": {"demographic_parity_ratio_min": "0.8"}}, "thresholds"),
 ])
 def test_invalid_rules_are_refused(changes, field):
     officer = person("officer", "compliance_officer")
