@@ -13,10 +13,10 @@ _MONITORING_ADMIN = {"ComplianceAlert": "monitoring_compliancealert", "DriftMoni
 
 
 def monitoring_admin_url(obj, *, chart: bool = False) -> str:
-    """The admin page of an alert or monitor (None: the alerts list), or a monitor's drift chart; "" if none."""
+    """The admin page of an alert or monitor (None: the open alerts inbox), or a monitor's drift chart; "" if none."""
     try:
         if obj is None:
-            return reverse("admin:monitoring_compliancealert_changelist")
+            return reverse("admin:monitoring_compliancealert_inbox")
         if chart:
             return reverse("admin:monitoring_driftmonitor_chart", args=[obj.pk])
         return reverse(f"admin:{_MONITORING_ADMIN[type(obj).__name__]}_change", args=[obj.pk])

@@ -222,3 +222,10 @@ def test_the_version_page_shows_its_governance_and_the_dossier_links(world):
     assert f'href="/api/v1/models/{world.model.pk}/dossier.pdf"' in body
     assert f'href="/api/v1/models/{world.model.pk}/evidence.zip"' in body
     assert 'name="_save"' not in body
+
+
+def test_the_open_alerts_card_leads_to_the_alerts_inbox(world):
+    page = login(world.compliance).get("/admin/")
+    inbox = reverse("admin:monitoring_compliancealert_inbox")
+    assert page.context["alerts"]["changelist_url"] == inbox
+    assert f'<a href="{inbox}">Open alerts</a>' in page.content.decode()
