@@ -9,9 +9,13 @@ Members (docs/dossier.md):
   checkpoint.json          the signed checkpoint they are proved against
   public_key.txt           its Ed25519 public key (hex)
   evidence-manifest.json   the evidence manifest; its sha256 is printed on the PDF's cover
+  verify_attest_log.py     the stand-alone verifier (docs/verify_attest_log.py)
   MANIFEST.sha256          "sha256  name" for every other member, sorted by name
 
-docs/verify_attest_log.py checks all of it. `events_with_proofs()` reads the database; the
+docs/verify_attest_log.py checks all of it: every member is covered by a hash leading back to the
+evidence manifest or to the signed audit events. The manifest is part of the snapshot (the cover
+prints its sha256), so the entries for the bundle's own files (`bundle_manifest_entries()`) are
+computed when the snapshot is built, not here. `events_with_proofs()` reads the database; the
 builder itself only packs what it is given.
 """
 
@@ -21,14 +25,22 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from governance.audit_selectors import audit_event_contract
-from governance.canonical import canonical_json
+from governance.canonical import canonical_bytes, canonical_json, jsonable
 from governance.models import AuditEvent
-from governance.reports.snapshot import DossierSnapshot, inclusion_proofs, manifest_bytes
+from governance.reports.snapshot import DossierSnapshot, ManifestEntry, inclusion_proofs, manifest_bytes
 
 MANIFEST_NAME = "MANIFEST.sha256"
+VERIFIER_NAME = "verify_attest_log.py"
+# The evidence manifest's entries for the bundle's own files, as docs/verify_attest_log.py names them.
+SNAPSHOT_ENTRY = ("snapshot", "snapshot.json without manifest and manifest_sha256, canonical JSON")
+MODEL_CARD_ENTRY = ("model card", "model-card.json, canonical JSON")
+VERIFIER_ENTRY = ("verifier", VERIFIER_NAME)
 # A fixed member time: the bundle's bytes depend on its contents only.
 _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
@@ -77,6 +89,25 @@ def model_card(snapshot: DossierSnapshot) -> dict[str, Any]:
     }
 
 
+def verifier_source() -> bytes:
+    """The stand-alone verifier's bytes (docs/ of the checkout the service runs from)."""
+    return (Path(settings.BASE_DIR) / "docs" / VERIFIER_NAME).read_bytes()
+
+
+def bundle_manifest_entries(snapshot: DossierSnapshot) -> list[ManifestEntry]:
+    """The evidence manifest's entries covering snapshot.json, model-card.json and the verifier.
+
+    snapshot.json holds the manifest and its sha256, so its entry hashes the rest of it; both
+    JSON entries hash the canonical JSON of the content, the verifier's the file's bytes.
+    """
+    content = {k: v for k, v in snapshot.as_json().items() if k not in ("manifest", "manifest_sha256")}
+    return [
+        ManifestEntry(*SNAPSHOT_ENTRY, hashlib.sha256(canonical_bytes(content)).hexdigest()),
+        ManifestEntry(*MODEL_CARD_ENTRY, hashlib.sha256(canonical_bytes(jsonable(model_card(snapshot)))).hexdigest()),
+        ManifestEntry(*VERIFIER_ENTRY, hashlib.sha256(verifier_source()).hexdigest()),
+    ]
+
+
 def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -89,6 +120,7 @@ def evidence_bundle_build(*, snapshot: DossierSnapshot, pdf: bytes, events: list
         "model-card.json": _json(model_card(snapshot)),
         "events.jsonl": "".join(canonical_json(e) + "\n" for e in events).encode("utf-8"),
         "evidence-manifest.json": manifest_bytes(snapshot.manifest, snapshot.checkpoint),
+        VERIFIER_NAME: verifier_source(),
     }
     if snapshot.checkpoint is not None:
         cp = snapshot.checkpoint

@@ -52,7 +52,7 @@ SHOWN_GATE_DECISIONS = 200
 Progress = Callable[[str], None]
 # The steps the service reports, in order (the management command's progress bar counts them).
 PROGRESS_STEPS = ("checkpoint", "registry", "reports", "approvals", "monitoring", "audit trail", "inclusion proofs",
-                  "manifest", "kpis and compliance map", "render", "store")
+                  "kpis and compliance map", "manifest", "render", "store")
 
 
 # --- the snapshot's parts ----------------------------------------------------------------------
@@ -470,6 +470,7 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
 
     Access is the caller's business (governance.reports.selectors.dossier_model_get_for_user).
     """
+    from governance.reports.bundle import bundle_manifest_entries
     from governance.reports.kpis import governance_kpis
     from governance.reports.mapping import compliance_evaluate
 
@@ -628,10 +629,6 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
                              opened_at=str(a.get("opened_at", "")), resolved_at=str(a.get("resolved_at") or ""),
                              resolution=str(a.get("resolution") or "")) for a in monitoring["alerts"])
 
-    say("manifest")
-    manifest = _manifest(versions, datasets, reports, approvals, event_rows)
-    manifest_sha = hashlib.sha256(manifest_bytes(manifest, checkpoint)).hexdigest()
-
     partial = DossierSnapshot(
         generated_at=now, model=ModelInfo(
             id=model.pk, name=model.name, team=model.team.name, risk_tier=model.risk_tier,
@@ -645,11 +642,16 @@ def dossier_snapshot_build(*, model: RegisteredModel, version: int | None = None
         deployments=deployment_infos, drift=drift, alerts=alerts, checkpoint=checkpoint,
         audit_rows=tuple(audit_rows), audit_summary=tuple(audit_summary), audit_event_count=len(event_rows),
         audit_seqs=tuple(hashes), events_after_checkpoint=after, proofs=tuple(proofs), kpis={}, compliance=(),
-        manifest=tuple(manifest), manifest_sha256=manifest_sha,
+        manifest=(), manifest_sha256="",
     )
     say("kpis and compliance map")
     kpis = governance_kpis(models=[model], now=now)
-    return dataclasses.replace(partial, kpis=kpis, compliance=tuple(compliance_evaluate(partial)))
+    whole = dataclasses.replace(partial, kpis=kpis, compliance=tuple(compliance_evaluate(partial)))
+
+    say("manifest")  # last: it covers the rest of the snapshot (bundle_manifest_entries)
+    manifest = _manifest(versions, datasets, reports, approvals, event_rows, bundle_manifest_entries(whole))
+    return dataclasses.replace(whole, manifest=tuple(manifest),
+                               manifest_sha256=hashlib.sha256(manifest_bytes(manifest, checkpoint)).hexdigest())
 
 
 def _float(value: Any) -> float | None:
@@ -711,7 +713,7 @@ def _lineage(versions: tuple[VersionInfo, ...], datasets: tuple[DatasetInfo, ...
     return {"nodes": nodes, "edges": edges}
 
 
-def _manifest(versions, datasets, reports, approvals, event_rows) -> list[ManifestEntry]:
+def _manifest(versions, datasets, reports, approvals, event_rows, bundle_entries) -> list[ManifestEntry]:
     entries = [ManifestEntry("artifact", f"model version {v.version}", v.artifact_sha256) for v in versions]
     entries += [ManifestEntry("dataset", f"{d.dataset} v{d.version}", d.sha256) for d in datasets]
     for r in reports:
@@ -719,5 +721,6 @@ def _manifest(versions, datasets, reports, approvals, event_rows) -> list[Manife
         entries += [ManifestEntry("chart", f"{r.kind} report {r.id}: {c.name}", c.sha256) for c in r.charts]
     for a in approvals:
         entries.append(ManifestEntry("approval record", f"request #{a.id}", a.evidence_sha256))
+    entries += bundle_entries
     entries += [ManifestEntry("event", f"seq {row[0]}", row[8]) for row in event_rows]
     return entries
