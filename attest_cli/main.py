@@ -297,6 +297,8 @@ def cmd_verify_log(args) -> int:
         argv += ["--public-key", args.public_key]
     if args.anchor:
         argv += ["--anchor", args.anchor]
+    if args.manifest:
+        argv += ["--manifest", args.manifest]
     return EXIT_OK if module.main(argv) == 0 else EXIT_NEGATIVE
 
 
@@ -397,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("export", help="the JSON Lines export (manage.py export_audit_log) or evidence .zip")
     verify.add_argument("--public-key", help="hex Ed25519 public key the checkpoint must carry")
     verify.add_argument("--anchor", help="a checkpoint JSON kept outside the database")
+    verify.add_argument("--manifest", help="an evidence bundle's manifest sha256, as the dossier's cover prints it")
     verify.add_argument("--verifier", help="path to verify_attest_log.py (default: docs/ of this checkout)")
     verify.set_defaults(func=cmd_verify_log, offline=True)
     return parser

@@ -357,3 +357,12 @@ def test_the_bundle_ships_the_verifier_its_manifest_lists(demo_bundle, crypto_on
     assert [kind for kind, _name, _digest in entries if kind in ("snapshot", "model card", "verifier")] == [
         "snapshot", "model card", "verifier"]
     assert done.returncode == 0 and done.stdout.endswith(f"manifest {_cover()} (pinned)\n"), done
+
+
+def test_attest_verify_log_passes_the_pinned_manifest_to_the_verifier(demo_bundle, capsys):
+    from attest_cli.main import main
+
+    cover = Dossier.objects.get().manifest_sha256
+    assert main(["verify-log", str(demo_bundle), "--manifest", cover]) == 0
+    assert main(["verify-log", str(demo_bundle), "--manifest", "0" * 64]) == 1
+    assert "BROKEN" in capsys.readouterr().out

@@ -54,5 +54,6 @@ class Command(BaseCommand):
                           f"{dossier.checkpoint_size} root {dossier.checkpoint_root}; "
                           f"{dossier.audit_events} audit events of the model")
         if bundle:
-            self.stdout.write(f"wrote {bundle}; verify: python docs/verify_attest_log.py {bundle}")
+            self.stdout.write(f"wrote {bundle}; verify: python docs/verify_attest_log.py {bundle} "
+                              f"--manifest {dossier.manifest_sha256} --public-key <the operator's published key>")
 
