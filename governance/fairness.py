@@ -198,7 +198,10 @@ def fairness_compute(*, y_true, y_pred, sensitive: pd.DataFrame, y_score=None, t
                     else np.full(len(feature.labels), np.nan))
             metrics["roc_auc"] = aucs
         aggregates, worst = aggregates_of(metrics)
-        large = counts.sum(axis=-1) >= min_group_size
+        # Classification cells are TN, FP, FN, TP (their sum is the count); regression's columns
+        # are count, sum |error|, sum error², sum prediction, so only the first one counts rows.
+        group_size = counts.sum(axis=-1) if task == "classification" else counts[..., 0]
+        large = group_size >= min_group_size
         if large.sum() >= 2:
             large_aggregates, large_worst = aggregates_of({key: np.where(large, value, np.nan)
                                                            for key, value in metrics.items()})

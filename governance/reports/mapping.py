@@ -6,6 +6,9 @@ is there, `missing` when none is, `partly met` otherwise; each row names the evi
 decided it and what is missing. Evidence Attest does not hold (a declaration of conformity, a
 list of harmonised standards) is listed as missing, never assumed.
 
+The EU AI Act rows are obligations of high-risk AI systems only (HIGH_RISK_ONLY): for a model of
+the limited or minimal tier they are `not applicable`, named with the tier, and not assessed.
+
 The table is documented in docs/dossier.md; change it here, in one place.
 """
 
@@ -17,7 +20,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from governance.reports.snapshot import DossierSnapshot
 
-MET, PARTLY, MISSING = "met", "partly met", "missing"
+MET, PARTLY, MISSING, NOT_APPLICABLE = "met", "partly met", "missing", "not applicable"
+# Tiers whose models do not carry the obligations of high-risk systems. An "unacceptable" model is
+# prohibited (Art. 5), not exempt: it stays assessed like a high-risk one.
+TIERS_WITHOUT_HIGH_RISK_OBLIGATIONS = frozenset({"limited", "minimal"})
 
 # (framework, control id, title, [evidence keys])
 CONTROLS: list[tuple[str, str, str, list[str]]] = [
@@ -60,6 +66,16 @@ CONTROLS: list[tuple[str, str, str, list[str]]] = [
      ["audit_log", "checkpoint_signed", "inclusion_proofs"]),
     ("ISO/IEC 42001", "A.7.5", "Data provenance", ["data_provenance", "lineage"]),
 ]
+
+# Rows whose article binds high-risk AI systems only: Arts. 9-15 are the requirements of Chapter III
+# Section 2 ("Requirements for high-risk AI systems"); Annex IV is the technical documentation
+# of Art. 11(1), including the Art. 47 declaration (IV(8)) and the Art. 72 plan (IV(9)); Art. 19
+# is the providers' keeping of the logs of high-risk systems (Section 3); Art. 72 is post-market
+# monitoring of high-risk systems (Chapter IX Section 1). SR 11-7, NIST AI RMF and ISO/IEC 42001
+# do not depend on the EU tier.
+HIGH_RISK_ONLY: frozenset[tuple[str, str]] = frozenset(
+    [("EU AI Act", f"Annex IV({n})") for n in range(1, 10)]
+    + [("EU AI Act", f"Art. {n}") for n in (9, 10, 11, 12, 13, 14, 15, 19, 72)])
 
 Decision = tuple[bool, str]  # (present, the evidence that decides it, or what is missing)
 
@@ -144,11 +160,17 @@ def _approval(s: DossierSnapshot) -> Decision:
     return True, f"{len(approved)} approved request(s), every signature binds its record's sha256"
 
 
+def policy_roles_text(required_roles: dict[str, int]) -> str:
+    """A policy's signer roles as a reader says them: "1 model_validator, 1 compliance_officer"."""
+    return ", ".join(f"{count} {role}" for role, count in required_roles.items()) or "none"
+
+
 def _policy(s: DossierSnapshot) -> Decision:
     if not s.approvals:
         return False, "no approval request opened under a policy"
     policy = s.approvals[-1].policy
-    return True, f"{policy['risk_tier']} policy v{policy['version']} applied (roles {policy['required_roles']})"
+    return True, (f"{policy['risk_tier']} policy v{policy['version']} applied "
+                  f"(roles {policy_roles_text(policy.get('required_roles') or {})})")
 
 
 def _tier(s: DossierSnapshot) -> Decision:
@@ -164,7 +186,11 @@ def _audit(s: DossierSnapshot) -> Decision:
 def _checkpoint(s: DossierSnapshot) -> Decision:
     if s.checkpoint is None or not s.checkpoint.signature_valid:
         return False, "no valid signed checkpoint"
-    return True, f"checkpoint of size {s.checkpoint.size} signed by key {s.checkpoint.key_id} (Ed25519)"
+    cp = s.checkpoint
+    # The key id alone reads as a second key: name the public key itself (as printed in full on the
+    # dossier's cover) and say what the id is.
+    return True, (f"checkpoint of size {cp.size} signed (Ed25519) with public key {cp.public_key[:16]}… "
+                  f"(key id {cp.key_id}: the first 16 hex of that key's sha256)")
 
 
 def _proofs(s: DossierSnapshot) -> Decision:
@@ -218,13 +244,21 @@ EVIDENCE: dict[str, Callable[[Any], Decision]] = {
 # Every control names only evidence that has a function (checked at import, also under python -O).
 if not {key for *_, keys in CONTROLS for key in keys} <= set(EVIDENCE):
     raise ImportError("a regulatory control names evidence that has no function in EVIDENCE")
+if not HIGH_RISK_ONLY <= {(framework, control) for framework, control, *_ in CONTROLS}:
+    raise ImportError("HIGH_RISK_ONLY names a control that is not in CONTROLS")
 
 
 def compliance_evaluate(snapshot: DossierSnapshot) -> list[dict[str, Any]]:
     """One row per control: framework, control, title, status, evidence (what decided), missing (what lacks)."""
     decided = {key: decide(snapshot) for key, decide in EVIDENCE.items()}
+    tier = snapshot.model.risk_tier
     rows = []
     for framework, control, title, keys in CONTROLS:
+        if (framework, control) in HIGH_RISK_ONLY and tier in TIERS_WITHOUT_HIGH_RISK_OBLIGATIONS:
+            rows.append({"framework": framework, "control": control, "title": title, "status": NOT_APPLICABLE,
+                         "evidence": [f"not applicable (risk tier {tier}): an obligation of high-risk AI systems "
+                                      "only"], "missing": [], "evidence_keys": keys})
+            continue
         present = [decided[k][1] for k in keys if decided[k][0]]
         missing = [decided[k][1] for k in keys if not decided[k][0]]
         status = MET if not missing else MISSING if not present else PARTLY
@@ -234,4 +268,5 @@ def compliance_evaluate(snapshot: DossierSnapshot) -> list[dict[str, Any]]:
 
 
 def compliance_summary(rows: list[dict[str, Any]]) -> dict[str, int]:
-    return {status: sum(1 for r in rows if r["status"] == status) for status in (MET, PARTLY, MISSING)}
+    return {status: sum(1 for r in rows if r["status"] == status)
+            for status in (MET, PARTLY, MISSING, NOT_APPLICABLE)}

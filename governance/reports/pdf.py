@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,8 @@ from reportlab.platypus import (
 
 from governance.reports import charts
 from governance.reports.lineage_drawing import lineage_drawing
-from governance.reports.snapshot import DossierSnapshot
+from governance.reports.mapping import NOT_APPLICABLE, policy_roles_text
+from governance.reports.snapshot import ApprovalInfo, DossierSnapshot
 
 # Binary (Flate) image streams instead of ASCII85-encoded ones: smaller files, and reportlab's
 # pure-Python ASCII85 encoder was the renderer's largest single cost.
@@ -47,7 +49,10 @@ rl_config.useA85 = 0
 PAGE_W, PAGE_H = A4
 MARGIN = 16 * mm
 WIDTH = PAGE_W - 2 * MARGIN
-VERIFY_COMMAND = "python verify_attest_log.py evidence.zip --public-key {key}"
+# The public key is a placeholder on purpose: the reader pins the operator's published key, never the
+# one this document prints; the manifest hash is the cover's.
+VERIFY_COMMAND = ("python verify_attest_log.py evidence.zip --public-key <the operator's published key> "
+                  "--manifest {manifest}")
 
 SECTIONS = (
     "Model card", "Lineage", "Data", "Performance metrics", "Fairness", "Explainability (SHAP) and proxy check",
@@ -69,7 +74,7 @@ MONO = ParagraphStyle("Mono", parent=CELL, fontName="Courier", fontSize=6.3, lea
 TITLE = ParagraphStyle("Title", parent=_base["Title"], fontSize=22, leading=27, alignment=TA_CENTER)
 SUB = ParagraphStyle("Sub", parent=BODY, fontSize=11, leading=14, alignment=TA_CENTER)
 
-STATUS_COLOUR = {"met": "#2e7d32", "partly met": "#b26a00", "missing": "#c62828"}
+STATUS_COLOUR = {"met": "#2e7d32", "partly met": "#b26a00", "missing": "#c62828", NOT_APPLICABLE: "#666666"}
 GRID = TableStyle([
     ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#b0b0b0")),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e9eef5")),
@@ -142,13 +147,41 @@ CHUNK_ROWS = 40
 _FONT, _FONT_SIZE, _MONO_SIZE = "Helvetica", 7, 5.6
 
 
+_NAME_BREAK = re.compile(r"(?<=[._:/ ])")  # after a separator of a dotted or snake_case name
+
+
+def wrap_name(text: str, font: str, size: float, room: float) -> str:
+    """`text` in lines no wider than `room`, broken only after ".", "_", ":", "/" or a space.
+
+    For names such as "registry.dataset_version.registered", which a paragraph would break
+    mid-word; a part wider than `room` on its own is the only thing broken elsewhere.
+    """
+    lines: list[str] = []
+    line = ""
+    for part in _NAME_BREAK.split(text):
+        if line and stringWidth(line + part, font, size) > room:
+            lines.append(line)
+            line = ""
+        while len(part) > 1 and stringWidth(part, font, size) > room:  # no separator inside: cut it
+            cut = 1
+            while cut < len(part) and stringWidth(part[:cut + 1], font, size) <= room:
+                cut += 1
+            lines.append(part[:cut])
+            part = part[cut:]
+        line += part
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def long_table(rows: list[list[Any]], widths: list[float], *, mono: tuple[int, ...] = (),
-               extra_rows: dict[int, list] | None = None) -> list[Table]:
+               names: tuple[int, ...] = (), extra_rows: dict[int, list] | None = None) -> list[Table]:
     """A table of many rows as a list of tables of CHUNK_ROWS rows, each with the header.
 
     Plain strings stay strings (drawn without paragraph layout, which is what keeps 10,000 rows
     fast) unless a line is wider than its column, when it becomes a wrapping paragraph: no text
-    is ever cut or drawn past its cell. `mono` columns are Courier (hashes, in lines that fit).
+    is ever cut or drawn past its cell. `mono` columns are Courier (hashes, in lines that fit);
+    `names` columns hold dotted names (actions, actors), wrapped only at their separators.
     """
     scale = WIDTH / sum(widths)
     col_widths = [w * scale for w in widths]
@@ -161,6 +194,8 @@ def long_table(rows: list[list[Any]], widths: list[float], *, mono: tuple[int, .
         room = col_widths[column] - 5
         if all(stringWidth(line, font, size) <= room for line in value.split("\n")):
             return value
+        if column in names:
+            return "\n".join(wrap_name(line, font, size, room) for line in value.split("\n"))
         return Paragraph("<br/>".join(escape(line) for line in value.split("\n")), MONO if column in mono else CELL)
 
     body = [[cell(v, c) for c, v in enumerate(row)] for row in rows[1:]]
@@ -324,6 +359,54 @@ def _with_ci(value: Any, ci: dict | None) -> str:
     return _num(value) if interval == "—" else f"{_num(value)} {interval}"
 
 
+# Per-group rates whose denominator a group may lack: fairlearn (and so the stored figures and the
+# gate) count them as 0; the PDF says they are undefined instead of printing that 0.
+_NEEDS = {"recall": ("positives", "n/a (no positives)"), "fpr": ("negatives", "n/a (no negatives)")}
+# headline metric -> the per-group rates it is computed from
+_HEADLINE_RATES = {"equal_opportunity_difference": ("recall",), "equalized_odds_difference": ("recall", "fpr"),
+                   "equalized_odds_ratio": ("recall", "fpr")}
+
+
+def _undefined(group: dict, metric: str) -> str | None:
+    """What the PDF prints instead of `metric` of `group` when the group lacks its denominator."""
+    if metric in _NEEDS:
+        count, text = _NEEDS[metric]
+        return text if group.get(count) == 0 else None
+    if metric == "roc_auc" and group.get("roc_auc") is None and 0 in (group.get("positives"), group.get("negatives")):
+        return "n/a (one class)"
+    return None
+
+
+def _group_cell(group: dict, metric: str) -> str:
+    return _undefined(group, metric) or _with_ci(group.get(metric), (group.get("ci") or {}).get(metric))
+
+
+def _headline_undefined_note(res: dict) -> str:
+    """One sentence naming the headline figures decided by a group with an undefined rate, or ""."""
+    headline = res.get("headline") or {}
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for metric, rates in _HEADLINE_RATES.items():
+        where = (headline.get("where") or {}).get(metric)
+        if metric not in headline or not where:
+            continue
+        groups = ((res.get("features") or {}).get(where.get("feature")) or {}).get("groups") or []
+        group = next((g for g in groups if g.get("group") == where.get("group")), None)
+        if group is not None and any(_undefined(group, rate) for rate in rates):
+            by_group.setdefault((where["feature"], where["group"]), []).append(metric.replace("_", " "))
+    clauses = []
+    for (feature, label), metrics in by_group.items():
+        group = next(g for g in res["features"][feature]["groups"] if g.get("group") == label)
+        lacks = "actual positives, so its recall (TPR)" if group.get("positives") == 0 else \
+            "actual negatives, so its FPR"
+        named = metrics[0] if len(metrics) == 1 else f"{', '.join(metrics[:-1])} and {metrics[-1]}"
+        clauses.append(f"{named} come{'s' if len(metrics) == 1 else ''} from {feature}: {label}, "
+                       f"a group of {group.get('count')} row(s) with no {lacks} is undefined")
+    if not clauses:
+        return ""
+    return ("Undefined rates: " + "; ".join(clauses) + ". fairlearn's definitions, which these figures and the "
+            "release gate follow, count an undefined rate as 0; the table by feature shows it as n/a.")
+
+
 def _fairness(s: DossierSnapshot, h: _Numbered) -> list:
     story = h("Fairness")
     reports = [r for r in s.reports if r.kind == "fairness"]
@@ -348,25 +431,35 @@ def _fairness(s: DossierSnapshot, h: _Numbered) -> list:
                          + (" (small group)" if where.get("small") else ""), _num(large.get(key))])
         if len(rows) > 1:
             story += [Spacer(1, 2 * mm), table(rows, [26, 10, 16, 34, 14])]
+            note = _headline_undefined_note(res)
+            if note:
+                story.append(Paragraph(escape(note), NOTE))
         for feature, data in (res.get("features") or {}).items():
             groups = data.get("groups") or []
             if not groups:
                 continue
             metrics = [k for k in ("selection_rate", "accuracy", "recall", "fpr", "roc_auc", "mae", "rmse")
                        if k in groups[0]]
-            rows = [["Group", "n", *[m.replace("_", " ") for m in metrics]]]
+            counted = "positives" in groups[0]  # classification reports carry each group's actual classes
+            rows = [["Group", "n", *(["actual pos / neg"] if counted else []), *[m.replace("_", " ") for m in metrics]]]
             flagged = []
             for i, g in enumerate(groups, start=1):
-                cis = g.get("ci") or {}
                 rows.append([f"{g.get('group')}" + (" (small)" if g.get("small") else ""), str(g.get("count", "")),
-                             *[_with_ci(g.get(m), cis.get(m)) for m in metrics]])
+                             *([f"{g.get('positives')} / {g.get('negatives')}"] if counted else []),
+                             *[_group_cell(g, m) for m in metrics]])
                 if g.get("small"):
                     flagged.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#fff3cd")))
-            story += [Paragraph(f"By {escape(feature)}", H2),
-                      table(rows, [22, 8] + [70 / max(1, len(metrics))] * len(metrics), long=True, extra=flagged)]
+            widths = [22, 6] + ([8] if counted else []) + [(72 - (8 if counted else 0)) / max(1, len(metrics))] * len(
+                metrics)
+            story += [Paragraph(f"By {escape(feature)}", H2), table(rows, widths, long=True, extra=flagged)]
         if any(g.get("small") for d in (res.get("features") or {}).values() for g in d.get("groups") or []):
             story.append(Paragraph("Highlighted rows (small) are groups below the minimum size: their figures and "
                                    "intervals are unreliable, and the headline is also given without them.", NOTE))
+        if any(_undefined(g, m) for d in (res.get("features") or {}).values() for g in d.get("groups") or []
+               for m in ("recall", "fpr")):
+            story.append(Paragraph("n/a: the rate is undefined for that group (recall needs actual positives, FPR "
+                                   "actual negatives); fairlearn's definitions, and so the aggregates and the "
+                                   "headline, count it as 0.", NOTE))
         for chart in r.charts:
             story += [Spacer(1, 2 * mm), KeepTogether([Paragraph(escape(chart.title or chart.name), NOTE),
                                                             image(chart.png)])]
@@ -408,33 +501,46 @@ def _explainability(s: DossierSnapshot, h: _Numbered) -> list:
     return story
 
 
+SIGNATURES_NOTE = ("Each signature shows its manifestation (21 CFR 11.50): printed name, role, meaning, reason and "
+                   "UTC time; and the sha256 of the exact record it signs (11.70), re-checked now against the "
+                   "request's record.")
+
+
+def _policy_text(p: dict) -> str:
+    """A request's policy as a reader says it: "high policy v1: roles 1 model_validator, ...; reports ..."."""
+    if not p:
+        return "—"
+    return (f"{p.get('risk_tier')} policy v{p.get('version')}: roles {policy_roles_text(p.get('required_roles') or {})}"
+            f"; reports {', '.join(p.get('required_reports') or []) or 'none'}")
+
+
+def _signatures(a: ApprovalInfo) -> list:
+    """The signatures of a request, deployment or retraining alike, with all 11.50/11.70 manifests."""
+    if not a.signatures:
+        return [Paragraph("<i>No signature yet.</i>", BODY)]
+    rows = [["Printed name", "Role", "Meaning", "Reason", "Signed (UTC)", "Record sha256", "Binds", "seq"]]
+    for sig in a.signatures:
+        rows.append([f"{sig.printed_name} ({sig.username})", sig.role, sig.meaning, sig.reason or "—",
+                     _when(sig.signed_at), hash_lines(sig.record_sha256), "yes" if sig.binds_record else "NO",
+                     str(sig.audit_seq or "—")])
+    return [Spacer(1, 1.5 * mm), table(rows, [17, 13, 8, 16, 13, 22, 5, 6])]
+
+
 def _approvals(s: DossierSnapshot, h: _Numbered) -> list:
     story = h("Approvals and electronic signatures")
-    story.append(Paragraph("Each signature shows its manifestation (21 CFR 11.50): printed name, role, meaning, "
-                           "reason and UTC time; and the sha256 of the exact record it signs (11.70), re-checked "
-                           "now against the request's record.", NOTE))
+    story.append(Paragraph(SIGNATURES_NOTE, NOTE))
     requests = s.deployment_requests
     if not requests:
         return story + [none_recorded("approval request")]
     for a in requests:
-        p = a.policy
-        thresholds = ", ".join(f"{k} {v}" for k, v in sorted(p.get("thresholds", {}).items())) or "none"
+        thresholds = ", ".join(f"{k} {v}" for k, v in sorted(a.policy.get("thresholds", {}).items())) or "none"
         story += [Paragraph(f"Request #{a.id}: deploy v{a.model_version} to {escape(a.environment)} — "
                             f"{escape(a.status)}", H2), kv_table([
             ("Requested", f"{_when(a.opened_at)} by {a.requested_by}"),
             ("Decided", f"{_when(a.decided_at)} {a.decision_reason}".strip()),
-            ("Policy", f"{p.get('risk_tier')} policy v{p.get('version')}: roles {p.get('required_roles')}, "
-                       f"reports {p.get('required_reports') or 'none'}"),
+            ("Policy", _policy_text(a.policy)),
             ("Thresholds", thresholds), ("Record sha256 (signed)", hash_lines(a.evidence_sha256, 64))])]
-        if a.signatures:
-            rows = [["Printed name", "Role", "Meaning", "Reason", "Signed (UTC)", "Record sha256", "Binds", "seq"]]
-            for sig in a.signatures:
-                rows.append([f"{sig.printed_name} ({sig.username})", sig.role, sig.meaning, sig.reason or "—",
-                             _when(sig.signed_at), hash_lines(sig.record_sha256), "yes" if sig.binds_record else "NO",
-                             str(sig.audit_seq or "—")])
-            story += [Spacer(1, 1.5 * mm), table(rows, [17, 13, 8, 16, 13, 22, 5, 6])]
-        else:
-            story.append(Paragraph("<i>No signature yet.</i>", BODY))
+        story += _signatures(a)
     return story
 
 
@@ -497,12 +603,14 @@ def _retraining(s: DossierSnapshot, h: _Numbered) -> list:
     requests = s.retraining_requests
     if not requests:
         return story + [none_recorded("retraining request")]
-    rows = [["#", "Status", "Reason", "Requested", "Decided", "Signatures"]]
+    story.append(Paragraph(SIGNATURES_NOTE, NOTE))
     for a in requests:
-        sigs = "; ".join(f"{x.printed_name} ({x.role}, {x.meaning}, {_when(x.signed_at)})" for x in a.signatures)
-        rows.append([str(a.id), a.status, a.reason or "—", f"{_when(a.opened_at)} by {a.requested_by}",
-                     _when(a.decided_at), sigs or "—"])
-    return story + [table(rows, [5, 9, 24, 20, 14, 28])]
+        story += [Paragraph(f"Retraining request #{a.id} — {escape(a.status)}", H2), kv_table([
+            ("Reason", a.reason or "—"), ("Requested", f"{_when(a.opened_at)} by {a.requested_by}"),
+            ("Decided", f"{_when(a.decided_at)} {a.decision_reason}".strip()),
+            ("Policy", _policy_text(a.policy)), ("Record sha256 (signed)", hash_lines(a.evidence_sha256, 64))])]
+        story += _signatures(a)
+    return story
 
 
 def _kpis(s: DossierSnapshot, h: _Numbered) -> list:
@@ -534,7 +642,9 @@ def _mapping(s: DossierSnapshot, h: _Numbered) -> list:
     story = h("Regulatory mapping")
     story.append(Paragraph("Each control is decided from the evidence in this dossier (table in "
                            "governance/reports/mapping.py): met when all its evidence is present, missing when none "
-                           "is, partly met otherwise.", NOTE))
+                           "is, partly met otherwise. The EU AI Act rows are obligations of high-risk AI systems: "
+                           "for a model of the limited or minimal tier they are not applicable and not assessed.",
+                           NOTE))
     rows = [["Framework", "Control", "Requirement", "Status", "Evidence / what is missing"]]
     for c in s.compliance:
         colour = STATUS_COLOUR.get(c["status"], "#000000")
@@ -543,7 +653,7 @@ def _mapping(s: DossierSnapshot, h: _Numbered) -> list:
         rows.append([c["framework"], c["control"], c["title"],
                      Paragraph(f"<font color='{colour}'><b>{escape(c['status'])}</b></font>", CELL),
                      Paragraph(text, CELL)])
-    story.append(table(rows, [13, 11, 26, 9, 41], long=True))
+    story += [Spacer(1, 1.5 * mm), table(rows, [12, 10, 25, 12, 41], long=True)]
     return story
 
 
@@ -562,12 +672,12 @@ def _audit(s: DossierSnapshot, h: _Numbered) -> list:
             [r.day, r.action, str(r.count), f"{r.first_seq}–{r.last_seq}", hash_text(r.first_hash),
              hash_text(r.last_hash)] for r in s.audit_summary]
         story += [Paragraph("Older routine events, summarised", H2),
-                  *long_table(rows, [12, 22, 7, 13, 23, 23], mono=(4, 5))]
+                  *long_table(rows, [12, 26, 6, 10, 23, 23], mono=(4, 5), names=(1,))]
     if s.audit_rows:
         rows = [["seq", "Time (UTC)", "Actor", "Action", "Object", "Event hash"]]
         rows += [[str(r.seq), r.timestamp, r.actor, r.action, r.object_repr or f"{r.object_type} {r.object_id}",
                   hash_text(r.hash)] for r in s.audit_rows]
-        story += [Paragraph("Events", H2), *long_table(rows, [7, 15, 11, 21, 23, 23], mono=(5,))]
+        story += [Paragraph("Events", H2), *long_table(rows, [5, 14, 15, 26, 17, 23], mono=(5,), names=(2, 3))]
     else:
         story.append(none_recorded("audit event"))
     return story
@@ -594,21 +704,23 @@ def _proofs(s: DossierSnapshot, h: _Numbered) -> list:
 
 def _verify(s: DossierSnapshot, h: _Numbered) -> list:
     story = h("How to verify this document")
-    key = s.checkpoint.public_key if s.checkpoint else "<public key>"
     story += [Paragraph(
         "1. Obtain the evidence bundle (GET /api/v1/models/{id}/evidence.zip). It holds this PDF, snapshot.json, "
         "model-card.json, the reports and charts, events.jsonl (this model's audit events, each with its inclusion "
         "proof), checkpoint.json, public_key.txt, evidence-manifest.json and MANIFEST.sha256.", BODY),
-        Paragraph("2. Run the stand-alone verifier (Python 3.11 and the <i>cryptography</i> package only; "
-                  "docs/verify_attest_log.py):", BODY),
-        Paragraph(escape(VERIFY_COMMAND.format(key=key)), MONO),
+        Paragraph("2. Obtain the operator's Ed25519 public key from a source other than this document and the "
+                  "bundle: the operator's published key, or your own earlier copy of a checkpoint. Do not copy the "
+                  "key printed on the cover: a party able to rewrite everything could re-sign with a key of its own "
+                  "and print that one.", BODY),
+        Paragraph("3. Run the stand-alone verifier (Python 3.11 and the <i>cryptography</i> package only; "
+                  "docs/verify_attest_log.py) with that key and, after --manifest, the evidence manifest sha256 "
+                  "printed on this document's cover:", BODY),
+        Paragraph(escape(VERIFY_COMMAND.format(manifest=s.manifest_sha256)), MONO),
         Paragraph("It checks every file against MANIFEST.sha256; each event's hash from its content; each event's "
-                  "inclusion proof against the checkpoint root; the checkpoint's Ed25519 signature with the pinned "
-                  "key; and that evidence-manifest.json hashes to the value on the cover and names the same events. "
-                  "It prints OK and exits 0, or names what failed and exits 1.", BODY),
-        Paragraph("3. Pin the public key from a source other than this document (your own earlier copy of a "
-                  "checkpoint, or the operator's published key): a party able to rewrite everything could re-sign "
-                  "with a key of its own.", BODY),
+                  "inclusion proof against the checkpoint root; the checkpoint's Ed25519 signature with the key you "
+                  "pinned; and that evidence-manifest.json has the sha256 given with --manifest (so the bundle is the "
+                  "one this document describes), names the same checkpoint and lists exactly the events of "
+                  "events.jsonl. It prints OK and exits 0, or names what failed and exits 1.", BODY),
         Paragraph("Evidence manifest", H2),
         Paragraph(f"sha256 of evidence-manifest.json (canonical JSON): {escape(s.manifest_sha256)}. Its entries "
                   "other than audit events:", NOTE)]

@@ -1,12 +1,23 @@
 """The regulatory mapping on the demo: `met` where the evidence exists, `missing` naming what is
 missing; the model without an independent validator's signature; the compliance API and who reads it."""
 
+import dataclasses
+
 import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from governance.models import AuditEvent, AuditQueueEntry, Report
-from governance.reports.mapping import CONTROLS, EVIDENCE, MET, MISSING, PARTLY
+from governance.models import AuditCheckpoint, AuditEvent, AuditQueueEntry, Report
+from governance.reports.mapping import (
+    CONTROLS,
+    EVIDENCE,
+    HIGH_RISK_ONLY,
+    MET,
+    MISSING,
+    NOT_APPLICABLE,
+    PARTLY,
+    compliance_evaluate,
+)
 from governance.reports.snapshot import dossier_snapshot_build
 from tests.governance.dossier_helpers import DemoGoverned, demo_governed
 from tests.governance.workflow_factories import person, team
@@ -15,12 +26,16 @@ from tests.module_data import module_data
 pytestmark = pytest.mark.django_db
 
 VALIDATOR_MISSING = "no independent model validator's signature (role model_validator, approve or reviewed)"
+EU_AI_ACT = {("EU AI Act", f"Annex IV({n})") for n in range(1, 10)} | {
+    ("EU AI Act", f"Art. {n}") for n in (9, 10, 11, 12, 13, 14, 15, 19, 72)}
+
+
+def _by_control(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(r["framework"], r["control"]): r for r in rows}
 
 
 def _rows(model) -> dict[tuple[str, str], dict]:
-    from governance.reports.mapping import compliance_evaluate
-
-    return {(r["framework"], r["control"]): r for r in compliance_evaluate(dossier_snapshot_build(model=model))}
+    return _by_control(compliance_evaluate(dossier_snapshot_build(model=model)))
 
 
 def test_the_table_covers_the_frameworks_the_issue_names():
@@ -58,6 +73,13 @@ def test_demo_mapping_met_where_evidence_exists_missing_where_not(governed):
     assert arrests[("EU AI Act", "Art. 14")]["evidence"] == [
         "3 electronic signature(s) by compliance_officer, model_validator, risk_officer",
         "1 approved request(s), every signature binds its record's sha256"]
+    # the policy's roles read as words; the signing key is named as the cover prints it, its id explained
+    assert arrests[("NIST AI RMF", "GOVERN")]["evidence"][0] == (
+        "high policy v1 applied (roles 1 model_validator, 1 compliance_officer, 1 risk_officer)")
+    checkpoint = AuditCheckpoint.objects.order_by("-size").first()
+    assert arrests[("EU AI Act", "Art. 12")]["evidence"][1] == (
+        f"checkpoint of size {checkpoint.size} signed (Ed25519) with public key {checkpoint.public_key[:16]}… "
+        f"(key id {checkpoint.key_id}: the first 16 hex of that key's sha256)")
     # what Attest does not hold is missing, by name
     declaration = arrests[("EU AI Act", "Annex IV(8)")]
     assert (declaration["status"], declaration["missing"]) == (
@@ -69,9 +91,35 @@ def test_demo_mapping_met_where_evidence_exists_missing_where_not(governed):
     # the model without an independent validator's signature
     missing = diabetes[("SR 11-7", "Validation")]
     assert (missing["status"], missing["evidence"], missing["missing"]) == (MISSING, [], [VALIDATOR_MISSING])
-    assert diabetes[("EU AI Act", "Annex IV(2)")]["status"] == PARTLY
-    assert VALIDATOR_MISSING in diabetes[("EU AI Act", "Annex IV(2)")]["missing"]
-    assert diabetes[("EU AI Act", "Art. 14")]["missing"] == ["no approved approval request"]
+
+
+def test_high_risk_obligations_are_not_applicable_below_the_high_tier(governed):
+    # given the limited-tier diabetes model, and the same evidence under each tier
+    snapshot = dossier_snapshot_build(model=governed.diabetes)
+
+    def under(tier: str) -> dict[tuple[str, str], dict]:
+        return _by_control(compliance_evaluate(dataclasses.replace(
+            snapshot, model=dataclasses.replace(snapshot.model, risk_tier=tier))))
+
+    # when
+    limited = _by_control(compliance_evaluate(snapshot))
+    # then every EU AI Act row binds high-risk systems only, and is not applicable to a limited model
+    assert HIGH_RISK_ONLY == EU_AI_ACT
+    for key in EU_AI_ACT:
+        assert (limited[key]["status"], limited[key]["evidence"], limited[key]["missing"]) == (
+            NOT_APPLICABLE, ["not applicable (risk tier limited): an obligation of high-risk AI systems only"], []), key
+    assert under("minimal")[("EU AI Act", "Art. 14")]["evidence"] == [
+        "not applicable (risk tier minimal): an obligation of high-risk AI systems only"]
+    # frameworks that do not depend on the EU tier are still assessed
+    assert limited[("SR 11-7", "Validation")]["status"] == MISSING
+    # a high-risk (or prohibited) model is judged against them on the same evidence
+    for tier in ("high", "unacceptable"):
+        rows = under(tier)
+        assert not [key for key, row in rows.items() if row["status"] == NOT_APPLICABLE], tier
+        assert rows[("EU AI Act", "Annex IV(2)")]["status"] == PARTLY
+        assert VALIDATOR_MISSING in rows[("EU AI Act", "Annex IV(2)")]["missing"]
+        assert rows[("EU AI Act", "Art. 14")]["missing"] == ["no approved approval request"]
+    assert not [key for key, row in _rows(governed.arrests).items() if row["status"] == NOT_APPLICABLE]
 
 
 def test_compliance_api_readers_and_refusals(governed):
@@ -91,7 +139,8 @@ def test_compliance_api_readers_and_refusals(governed):
         assert body["model"] == world.diabetes.name and body["risk_tier"] == "limited"
         validation = next(c for c in body["controls"] if (c["framework"], c["control"]) == ("SR 11-7", "Validation"))
         assert validation["status"] == "missing" and validation["missing"] == [VALIDATOR_MISSING]
-        assert body["summary"]["met"] + body["summary"]["partly met"] + body["summary"]["missing"] == len(CONTROLS)
+        assert body["summary"]["not applicable"] == len(EU_AI_ACT)  # a limited-tier model
+        assert sum(body["summary"].values()) == len(CONTROLS)
     # one version; a version that does not exist; another team's member; the CI identity
     assert client.get(url, {"version": 1}).json()["version"] == 1
     response = client.get(url, {"version": 7})

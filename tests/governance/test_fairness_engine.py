@@ -331,6 +331,43 @@ def test_diabetes_regression_equals_metricframe():
     assert set(result["headline"]) == {"mae_ratio", "mae_difference", "rmse_difference", "where"}
 
 
+def test_diabetes_regression_headline_without_small_groups_leaves_them_out():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+
+    # given the diabetes data, whose youngest age bins and some sex×age groups have fewer than 30 rows
+    frame = load_diabetes(scaled=False, as_frame=True).frame
+    X = frame.drop(columns="target")
+    predicted = LinearRegression().fit(X, frame["target"]).predict(X)
+    sensitive = frame[["sex", "age"]]
+    # when
+    result = fairness_compute(y_true=frame["target"], y_pred=predicted, sensitive=sensitive, task="regression",
+                              min_group_size=30)
+    # then the headline without small groups is MetricFrame's over the groups of 30 rows or more only
+    differences, ratios, rmse_differences = {}, {}, {}
+    for feature in ("sex", "age", "sex×age"):
+        labels = ref_labels(sensitive, feature.split("×"), result["binning"])
+        sizes = labels.value_counts()
+        large = labels.isin(sizes[sizes >= 30].index)
+        frame_ref = MetricFrame(metrics={"mae": mean_absolute_error, "rmse": root_mean_squared_error},
+                                y_true=frame["target"][large], y_pred=predicted[large.to_numpy()],
+                                sensitive_features=labels[large])
+        differences[feature] = frame_ref.difference()["mae"]
+        ratios[feature] = frame_ref.ratio()["mae"]
+        rmse_differences[feature] = frame_ref.difference()["rmse"]
+    assert (sizes < 30).any()  # sex×age has small groups
+    excluded = result["headline_excluding_small"]
+    assert close(excluded["mae_difference"], max(differences.values()))
+    assert close(excluded["mae_ratio"], min(ratios.values()))
+    assert close(excluded["rmse_difference"], max(rmse_differences.values()))
+    assert all(where["small"] is False for where in excluded["where"].values())
+    # and it differs from the headline, whose worst RMSE group is small
+    assert result["headline"]["where"]["rmse_difference"] == {"feature": "sex×age", "group": "1.0×[18, 25)",
+                                                              "small": True}
+    assert excluded["rmse_difference"] < result["headline"]["rmse_difference"]
+    assert excluded["mae_ratio"] > result["headline"]["mae_ratio"]
+
+
 # --- bootstrap -------------------------------------------------------------------------------------
 
 def disparate(n: int, seed: int):
