@@ -7,24 +7,15 @@
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from attest_cli.main import main
 from governance.models import GateDecision
 from tests.governance.workflow_factories import World, token_for
+from tests.test_cli_ci_sequence import attest
 
 UNREACHABLE = "http://127.0.0.1:9"
-
-
-def attest(live_server, token: str, *args: str) -> subprocess.CompletedProcess:
-    """The CLI module run as CI runs it, the URL and token from the environment."""
-    env = {**os.environ, "ATTEST_URL": live_server.url, "ATTEST_TOKEN": token}
-    return subprocess.run([sys.executable, "-m", "attest_cli.main", *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)
 
 
 @pytest.fixture

@@ -292,18 +292,23 @@ def test_arrests_equals_fairlearn_for_every_feature_and_intersection(arrests):
     json.dumps(result, allow_nan=False)
 
 
-def test_diabetes_regression_equals_metricframe():
+def _diabetes_regression():
+    """scikit-learn's diabetes data (shipped with it), a linear model's predictions, and Attest's report."""
     from sklearn.datasets import load_diabetes
     from sklearn.linear_model import LinearRegression
 
-    # given
     frame = load_diabetes(scaled=False, as_frame=True).frame
     X = frame.drop(columns="target")
     predicted = LinearRegression().fit(X, frame["target"]).predict(X)
     sensitive = frame[["sex", "age"]]
-    # when
     result = fairness_compute(y_true=frame["target"], y_pred=predicted, sensitive=sensitive, task="regression",
                               min_group_size=30)
+    return frame, predicted, sensitive, result
+
+
+def test_diabetes_regression_equals_metricframe():
+    # given, when
+    frame, predicted, sensitive, result = _diabetes_regression()
     # then
     assert result["task"] == "regression" and result["positive_label"] is None
     assert set(result["binning"]) == {"age"}  # sex has two values: a category
@@ -332,17 +337,8 @@ def test_diabetes_regression_equals_metricframe():
 
 
 def test_diabetes_regression_headline_without_small_groups_leaves_them_out():
-    from sklearn.datasets import load_diabetes
-    from sklearn.linear_model import LinearRegression
-
-    # given the diabetes data, whose youngest age bins and some sex×age groups have fewer than 30 rows
-    frame = load_diabetes(scaled=False, as_frame=True).frame
-    X = frame.drop(columns="target")
-    predicted = LinearRegression().fit(X, frame["target"]).predict(X)
-    sensitive = frame[["sex", "age"]]
-    # when
-    result = fairness_compute(y_true=frame["target"], y_pred=predicted, sensitive=sensitive, task="regression",
-                              min_group_size=30)
+    # given the diabetes data, whose youngest age bins and some sex×age groups have fewer than 30 rows; when
+    frame, predicted, sensitive, result = _diabetes_regression()
     # then the headline without small groups is MetricFrame's over the groups of 30 rows or more only
     differences, ratios, rmse_differences = {}, {}, {}
     for feature in ("sex", "age", "sex×age"):
