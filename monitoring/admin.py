@@ -79,7 +79,9 @@ def drift_chart_figure(monitor: DriftMonitor):
         points = []
         for result in results:
             row = next((f for f in result.features if f.get("feature") == name), None)
-            value = row and row.get("p_value" if row.get("test") in P_VALUE_TESTS else "statistic")
+            if row is None:
+                continue
+            value = row.get("p_value" if row.get("test") in P_VALUE_TESTS else "statistic")
             if value is not None:
                 points.append((result.checked_at, value, row.get("threshold"), row.get("drifted"), row.get("test")))
         ax.set_title(f"{name}" + (f" ({points[-1][4]})" if points else " (no result yet)"), fontsize=9, loc="left")
