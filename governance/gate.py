@@ -294,6 +294,10 @@ def check_fairness_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     return True, "Fairness within thresholds."
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def check_performance_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     thresholds = ctx.policy.thresholds
     if not ctx.covered:
@@ -301,13 +305,19 @@ def check_performance_threshold_failed(ctx: GateContext) -> tuple[bool, str]:
     if METRIC_MIN not in thresholds:
         return True, "No performance threshold."
     metric = thresholds.get(METRIC, "accuracy")
-    value, source = (ctx.model_version.metrics or {}).get(metric), ""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        # The version registered no such metric: the fairness report's overall figure, computed by Attest.
-        report = _reports_by_kind(ctx).get("fairness")
-        overall = ((report or {}).get("results") or {}).get("overall") or {}
-        value, source = overall.get(metric), f" (fairness report #{(report or {}).get('id')})"
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    # Attest's own measurement (the fairness report's overall figure, on the evaluation data) comes
+    # first: a figure declared at registration is whatever the registrant wrote, so it decides only
+    # when Attest measured none.
+    report = _reports_by_kind(ctx).get("fairness")
+    measured = (((report or {}).get("results") or {}).get("overall") or {}).get(metric)
+    declared = (ctx.model_version.metrics or {}).get(metric)
+    if _is_number(measured):
+        value, source = measured, f" (fairness report #{(report or {}).get('id')})"
+        if _is_number(declared) and declared != measured:
+            source = f" (fairness report #{(report or {}).get('id')}; {declared} declared at registration)"
+    elif _is_number(declared):
+        value, source = declared, " (declared at registration; no report measured it)"
+    else:
         return False, f"{ctx.model_version} reports no {metric}."
     if value < thresholds[METRIC_MIN]:
         return False, f"{metric} {value}{source} < {thresholds[METRIC_MIN]}."

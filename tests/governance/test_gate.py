@@ -207,7 +207,8 @@ def test_performance_threshold_on_the_high_tier():
     world = World("high")
     weak = version(owner=world.engineer, model_=world.model, metrics={"accuracy": 0.55})
     silent = version(owner=world.engineer, model_=world.model, metrics={})
-    assert failed(ask(world, model_version=weak))["performance_threshold_failed"] == "accuracy 0.55 < 0.7."
+    assert failed(ask(world, model_version=weak))["performance_threshold_failed"] == (
+        "accuracy 0.55 (declared at registration; no report measured it) < 0.7.")
     assert failed(ask(world, model_version=silent))["performance_threshold_failed"] == (
         f"{silent} reports no accuracy.")
 

@@ -123,3 +123,22 @@ def test_performance_threshold_uses_the_report_when_the_version_registered_no_me
                   changes={"thresholds": {"metric": "accuracy", "metric_min": 0.99}})
     assert failed(checks_of(credit.version))["performance_threshold_failed"] == (
         f"accuracy {accuracy} (fairness report #{report.pk}) < 0.99.")
+
+
+def test_performance_threshold_trusts_attests_measurement_over_a_declared_figure(
+        django_capture_on_commit_callbacks):
+    # given: the registrant declared a near-perfect accuracy; Attest measured the version on its evaluation data
+    credit = credit_world("high")
+    ModelVersion.objects.filter(pk=credit.version.pk).update(metrics={"accuracy": 0.999})
+    credit.version.refresh_from_db()
+    _evaluate(credit, django_capture_on_commit_callbacks)
+    report = Report.objects.get(model_version=credit.version, kind="fairness")
+    accuracy = report.results["overall"]["accuracy"]
+    assert accuracy < 0.99
+    # when: the policy asks for 0.99
+    policy_update(actor=credit.world.compliance, risk_tier="high", reason="demanding",
+                  changes={"thresholds": {"metric": "accuracy", "metric_min": 0.99}})
+    # then: the measured figure decides, and the answer shows the declared one beside it
+    assert failed(checks_of(credit.version))["performance_threshold_failed"] == (
+        f"accuracy {accuracy} (fairness report #{report.pk}; 0.999 declared at registration) < 0.99.")
+
