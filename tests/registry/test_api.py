@@ -438,3 +438,14 @@ def test_mass_assignment_is_ignored(as_alice, make_user):
     body = response.json()
     assert (body["created_by"], body["archived_at"]) == ("alice", None)
     assert body["id"] != 999
+
+
+@pytest.mark.parametrize("query,field", [("page=0", "page"), ("page=-1", "page"), ("page=abc", "page"),
+                                         ("page_size=-5", "page_size"), ("page_size=0", "page_size"),
+                                         ("page_size=x", "page_size")])
+def test_a_page_or_page_size_that_is_not_a_whole_number_of_1_or_more_is_400_naming_it(as_alice, model_version,
+                                                                                       query, field):
+    response = as_alice.get(f"/api/v1/model-versions/?{query}")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "validation_error")
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert as_alice.get("/api/v1/model-versions/?page=1&page_size=1").status_code == 200
