@@ -21,6 +21,9 @@ class AttestAdminSite(admin.AdminSite):
     site_title = "Attest"
     index_title = "Dashboard"
     index_template = "admin/attest/dashboard.html"
+    # The app list beside every page took 270 of a 1400px window's pixels and pushed the audit log's
+    # object and hash columns out of sight; the dashboard and the breadcrumbs lead everywhere it did.
+    enable_nav_sidebar = False
 
     def index(self, request: HttpRequest, extra_context=None) -> TemplateResponse:
         from governance.dashboard_selectors import dashboard_context

@@ -54,9 +54,13 @@ def _approvals_by_role(signatures: list[Signature]) -> dict[str, int]:
 
 
 def approval_request_roles_open(request: ApprovalRequest) -> dict[str, int]:
-    """Required role -> approvals still missing (uses the prefetched signatures)."""
+    """Required role -> approvals still missing, by role name (uses the prefetched signatures).
+
+    Sorted because PostgreSQL's jsonb keeps no key order (it orders keys by length), so the
+    page would otherwise list the roles differently from SQLite.
+    """
     counts = _approvals_by_role(list(request.signatures.all()))
-    return {role: count - counts.get(role, 0) for role, count in request.policy.required_roles.items()
+    return {role: count - counts.get(role, 0) for role, count in sorted(request.policy.required_roles.items())
             if counts.get(role, 0) < count}
 
 

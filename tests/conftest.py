@@ -6,6 +6,9 @@ from rest_framework.test import APIClient
 
 from governance.audit import audit_log_sequence
 
+# Chromium and a logged-in tab per user, for every browser test (tests/browser/fixtures.py says why).
+pytest_plugins = ["tests.browser.fixtures"]
+
 
 @pytest.fixture
 def api_client() -> APIClient:

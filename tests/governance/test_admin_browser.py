@@ -7,16 +7,11 @@ import pytest
 from django.contrib.auth.models import User
 
 from governance.services.approvals import approval_request_open
-from tests.browser import conftest as browser_suite
+from tests.browser import fixtures as browser_suite
 from tests.governance.workflow_factories import PASSWORD, World
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The browser suite's fixtures (Chromium, a logged-in tab per user), shared rather than copied.
-browser = browser_suite.browser
-screenshot_dir = browser_suite.screenshot_dir
-_async_unsafe = browser_suite._async_unsafe
-login = browser_suite.login
 VIEWPORT = browser_suite.VIEWPORT
 
 TEXT_LINES = "el => { const r = document.createRange(); r.selectNodeContents(el); return r.getClientRects().length; }"

@@ -1,5 +1,11 @@
 """Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
 
+A plugin of the root conftest (pytest_plugins), not a conftest of tests/browser/: every browser
+test of the suite (tests/browser, the governance and monitoring admin's layout tests) shares the
+one session-wide Chromium. Playwright's sync API allows one per thread, so a module that started
+its own, or imported these fixtures into its namespace (a second session fixture), failed when it
+ran after another.
+
 Chromium is not optional here: without /usr/bin/chromium the tests fail (they never skip);
 .ci/run installs it. Screenshots go to var/screenshots/<run>/ (not committed), where <run> is
 ATTEST_SCREENSHOT_RUN or the UTC time and database of the run.
@@ -32,7 +38,7 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _async_unsafe(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -75,7 +81,7 @@ class Session:
 
 
 @pytest.fixture
-def login(browser, live_server, screenshot_dir):
+def login(browser, live_server, screenshot_dir, _async_unsafe):
     """login(username, password) -> Session; every session is closed after the test."""
     sessions: list[Session] = []
 
