@@ -30,6 +30,7 @@ from governance.models import (
     Signature,
 )
 from governance.permissions import Action, user_can, user_reads_all, user_roles
+from mlops_site.common.roles import role_order
 from registry import selectors as registry_selectors
 from registry.models import ModelVersion, RegisteredModel
 
@@ -54,14 +55,14 @@ def _approvals_by_role(signatures: list[Signature]) -> dict[str, int]:
 
 
 def approval_request_roles_open(request: ApprovalRequest) -> dict[str, int]:
-    """Required role -> approvals still missing, by role name (uses the prefetched signatures).
+    """Required role -> approvals still missing, in Role's order (uses the prefetched signatures).
 
     Sorted because PostgreSQL's jsonb keeps no key order (it orders keys by length), so the
     page would otherwise list the roles differently from SQLite.
     """
     counts = _approvals_by_role(list(request.signatures.all()))
-    return {role: count - counts.get(role, 0) for role, count in sorted(request.policy.required_roles.items())
-            if counts.get(role, 0) < count}
+    roles = sorted(request.policy.required_roles.items(), key=lambda item: role_order(item[0]))
+    return {role: count - counts.get(role, 0) for role, count in roles if counts.get(role, 0) < count}
 
 
 def approval_requests_pending_for_user(*, user: Any) -> list[dict[str, Any]]:

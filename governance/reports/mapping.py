@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mlops_site.common.roles import role_order
+
 if TYPE_CHECKING:
     from governance.reports.snapshot import DossierSnapshot
 
@@ -162,7 +164,8 @@ def _approval(s: DossierSnapshot) -> Decision:
 
 def policy_roles_text(required_roles: dict[str, int]) -> str:
     """A policy's signer roles as a reader says them: "1 model_validator, 1 compliance_officer"."""
-    return ", ".join(f"{count} {role}" for role, count in required_roles.items()) or "none"
+    roles = sorted(required_roles.items(), key=lambda item: role_order(item[0]))
+    return ", ".join(f"{count} {role}" for role, count in roles) or "none"
 
 
 def _policy(s: DossierSnapshot) -> Decision:

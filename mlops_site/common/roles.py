@@ -15,6 +15,14 @@ class Role(models.TextChoices):
     CI_SERVICE = "ci_service", "CI service"
 
 
+def role_order(role: str) -> tuple[int, str]:
+    """Sort key: the roles in Role's order (who builds, then who signs, then who reads), others last.
+
+    A policy's roles come from a JSON object, whose key order PostgreSQL's jsonb does not keep.
+    """
+    return (Role.values.index(role) if role in Role.values else len(Role.values), role)
+
+
 # Roles that read every model regardless of team: they review, validate or audit the whole registry.
 GOVERNANCE_READ_ROLES = frozenset(
     {Role.MODEL_VALIDATOR, Role.COMPLIANCE_OFFICER, Role.RISK_OFFICER, Role.AUDITOR}

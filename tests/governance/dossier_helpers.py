@@ -60,9 +60,18 @@ def demo_users_create() -> None:
 
 def demo_governed() -> DemoGoverned:
     demo_users_create()
-    # load_demo's later steps (evaluations, monitoring) run tasks after commit: let them run here too.
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        demo_load()
+    # load_demo's later steps (evaluations, monitoring) run tasks after commit: let them run here too,
+    # in this process even in .ci/run's PostgreSQL pass with a real broker (where no worker would
+    # take them, and the demo would have no reports): these tests are about the dossier, not transport.
+    from mlops_site.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            demo_load()
+    finally:
+        app.conf.task_always_eager = eager
     user = User.objects.get
     arrests = RegisteredModel.objects.get(name=ARRESTS_MODEL)
     diabetes = RegisteredModel.objects.get(name=DIABETES_MODEL)

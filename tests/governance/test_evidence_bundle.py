@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -136,9 +137,25 @@ def test_a_consistent_forgery_of_one_event_is_caught_by_its_proof(demo_bundle, c
 
 # --- tampering as an attacker would do it -----------------------------------------------------------
 
-REPORT = "reports/fairness-1.json"
-SWAPPED = ("reports/charts/1-fairness-sex.png", "reports/charts/1-fairness-age.png")
-REPORT_EVENT_SEQ = 47  # governance.report.created of fairness report 1 in the demo
+@dataclass(frozen=True)
+class FirstFairness:
+    """The demo's first fairness report in the bundle: its id (not 1 on PostgreSQL, whose sequences a
+    rolled-back test does not reset), its member, two of its charts and its report.created event's seq."""
+
+    id: str
+    report: str
+    swapped: tuple[str, str]
+    seq: int
+
+
+@pytest.fixture(scope="module")
+def fair(demo_bundle) -> FirstFairness:
+    files = _members(demo_bundle)
+    rid = min((m.group(1) for m in (re.fullmatch(r"reports/fairness-(\d+)\.json", n) for n in files) if m), key=int)
+    events = [json.loads(line) for line in files["events.jsonl"].decode().splitlines()]
+    [seq] = [e["seq"] for e in events if e["action"] == AuditAction.REPORT_CREATED and str(e["object_id"]) == rid]
+    return FirstFairness(id=rid, report=f"reports/fairness-{rid}.json", seq=seq,
+                         swapped=(f"reports/charts/{rid}-fairness-sex.png", f"reports/charts/{rid}-fairness-age.png"))
 
 
 def _sha(data: bytes) -> str:
@@ -213,51 +230,51 @@ def _cover() -> str:
 
 
 @pytest.mark.parametrize("attacker", ["naive", "resealed"])
-def test_changed_headline_values_of_a_report_are_caught(demo_bundle, crypto_only_python, tmp_path,  # noqa: F811
-                                                        attacker):
+def test_changed_headline_values_of_a_report_are_caught(demo_bundle, fair, crypto_only_python,  # noqa: F811
+                                                        tmp_path, attacker):
     # given the fairness report's headline disparity rewritten to look harmless
     files = _members(demo_bundle)
-    report = json.loads(files[REPORT])
+    report = json.loads(files[fair.report])
     report["results"]["headline"]["demographic_parity_difference"] = 0.01
     report["results"]["headline"]["demographic_parity_ratio"] = 0.99
     if attacker == "resealed":  # its sha256, the snapshot's copy and the manifest's entry follow
         report["sha256"] = _sha(_canonical(report["results"]))
-        _edit_json(files, "snapshot.json", lambda s: _snapshot_report(s, "1").update(
+        _edit_json(files, "snapshot.json", lambda s: _snapshot_report(s, fair.id).update(
             results=report["results"], sha256=report["sha256"]))
-        _set_entry(files, "report", "fairness report 1 (v1)", report["sha256"])
-    files[REPORT] = _bundle_json(report)
+        _set_entry(files, "report", f"fairness report {fair.id} (v1)", report["sha256"])
+    files[fair.report] = _bundle_json(report)
     if attacker == "resealed":
         _reseal(files)
     # when
     code, output = _verify(crypto_only_python, _pack(files, tmp_path / "tampered.zip"))
     # then: the signed governance.report.created event still holds the true sha256
     assert (code, output) == (1, {
-        "naive": f"BROKEN: {REPORT}: its results do not hash to its sha256\n",
-        "resealed": f"BROKEN at seq {REPORT_EVENT_SEQ}: {REPORT}: its sha256 is not the one its "
+        "naive": f"BROKEN: {fair.report}: its results do not hash to its sha256\n",
+        "resealed": f"BROKEN at seq {fair.seq}: {fair.report}: its sha256 is not the one its "
                     "governance.report.created event records\n"}[attacker])
 
 
 @pytest.mark.parametrize("attacker", ["naive", "resealed"])
-def test_a_swapped_chart_is_caught(demo_bundle, crypto_only_python, tmp_path, attacker):  # noqa: F811
+def test_a_swapped_chart_is_caught(demo_bundle, fair, crypto_only_python, tmp_path, attacker):  # noqa: F811
     # given the fairness charts by sex and by age swapped
     files = _members(demo_bundle)
-    sex, age = SWAPPED
+    sex, age = fair.swapped
     files[sex], files[age] = files[age], files[sex]
     if attacker == "resealed":  # the snapshot's chart hashes and the manifest's entries follow
         def swap(snapshot):
-            charts = {c["name"]: c for c in _snapshot_report(snapshot, "1")["charts"]}
+            charts = {c["name"]: c for c in _snapshot_report(snapshot, fair.id)["charts"]}
             charts["fairness-sex"]["sha256"], charts["fairness-age"]["sha256"] = _sha(files[sex]), _sha(files[age])
         _edit_json(files, "snapshot.json", swap)
-        _set_entry(files, "chart", "fairness report 1: fairness-sex", _sha(files[sex]))
-        _set_entry(files, "chart", "fairness report 1: fairness-age", _sha(files[age]))
+        _set_entry(files, "chart", f"fairness report {fair.id}: fairness-sex", _sha(files[sex]))
+        _set_entry(files, "chart", f"fairness report {fair.id}: fairness-age", _sha(files[age]))
         _reseal(files)
     # when
     code, output = _verify(crypto_only_python, _pack(files, tmp_path / "tampered.zip"))
     # then
     assert (code, output) == (1, {
-        "naive": f"BROKEN at seq {REPORT_EVENT_SEQ}: {sex} does not match its sha256 in the "
+        "naive": f"BROKEN at seq {fair.seq}: {sex} does not match its sha256 in the "
                  "governance.report.created event and the manifests\n",
-        "resealed": f"BROKEN at seq {REPORT_EVENT_SEQ}: {REPORT}: its charts are not those its "
+        "resealed": f"BROKEN at seq {fair.seq}: {fair.report}: its charts are not those its "
                     "governance.report.created event records\n"}[attacker])
 
 
